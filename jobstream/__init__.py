@@ -1,0 +1,1 @@
+"""Pieces every Jobstream process shares: settings, errors and Kafka topic administration."""

@@ -1,0 +1,138 @@
+"""python -m stack up|down|status: local Kafka, MariaDB and Redis, with topics and migrations applied."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from confluent_kafka.admin import AdminClient
+
+from jobstream.errors import JobstreamError
+from jobstream.settings import Settings
+from jobstream.topic_admin import reconcile_topics
+from schemas.topics import topic_catalog
+from stack import processes
+from stack.errors import StackError
+from stack.kafka import KafkaCluster, kafka_version
+from stack.mariadb import LocalMariaDB
+from stack.redis_server import LocalRedis
+from state.migrate import apply_migrations, connect, load_migrations
+
+_LOOPBACK = {"127.0.0.1", "localhost"}
+
+
+def local_kafka(settings: Settings, brokers: int | None = None) -> KafkaCluster:
+    """The local cluster; each size keeps its own folder, since a KRaft quorum's voters are fixed."""
+    brokers = brokers or settings.local_kafka_brokers
+    first = urlsplit("//" + settings.kafka_bootstrap.split(",")[0].strip())
+    return KafkaCluster(
+        root=settings.local_dir / f"kafka-{brokers}",
+        jar_cache=settings.local_dir / "jars",
+        brokers=brokers,
+        base_port=first.port or 9092,
+    )
+
+
+def up(settings: Settings) -> None:
+    started = time.monotonic()
+    kafka = local_kafka(settings)
+    kafka_ids = kafka.broker_ids()
+    kafka_note = "reused"
+    wanted_ids = [node.node_id for node in kafka.nodes]
+    if kafka_ids and kafka_ids != wanted_ids:
+        raise StackError(
+            f"Kafka at {settings.kafka_bootstrap} has brokers {kafka_ids}, not the {len(wanted_ids)} "
+            "asked for; stop it first with `make down`"
+        )
+    if not kafka_ids:
+        if urlsplit("//" + kafka.bootstrap.split(",")[0]).hostname not in _LOOPBACK:
+            raise StackError(f"Kafka at {settings.kafka_bootstrap} does not answer")
+        kafka.start()
+        kafka_ids = kafka.broker_ids()
+        kafka_note = "started"
+    version = kafka_version() if kafka.running_pids() else "external"
+    _print("kafka", f"{version} KRaft, brokers {kafka_ids} at {settings.kafka_bootstrap} ({kafka_note})")
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    catalog = topic_catalog(settings.topic_replication_factor)
+    changes = reconcile_topics(admin, catalog, settings.topic_min_insync_replicas)
+    for change in changes:
+        _print("topic", f"{change.topic}: {change.action} {change.detail}")
+    _print("topics", ", ".join(f"{spec.name}({spec.partitions})" for spec in catalog))
+
+    mariadb = LocalMariaDB(settings.mysql, settings.local_dir / "mariadb").up()
+    with connect(settings.mysql) as connection:
+        migrations = load_migrations()
+        applied = apply_migrations(connection, migrations)
+    latest = migrations[-1].name if migrations else "none"
+    _print(
+        "mariadb",
+        f"{mariadb.version} at {settings.mysql.host}:{settings.mysql.port}/{settings.mysql.database} "
+        f"({'started' if mariadb.started else 'reused'}); migrations: {len(applied)} applied now, "
+        f"schema at {latest}",
+    )
+
+    redis_health = LocalRedis(settings.redis, settings.local_dir / "redis").up()
+    _print(
+        "redis",
+        f"{redis_health.version} at {settings.redis.host}:{settings.redis.port}/{settings.redis.db} "
+        f"({'started' if redis_health.started else 'reused'})",
+    )
+    _print("ready", f"in {time.monotonic() - started:.1f}s")
+
+
+def down(settings: Settings) -> None:
+    stopped = []
+    for root in sorted(settings.local_dir.glob("kafka-*")):
+        stopped += local_kafka(settings, len(list(root.glob("node-*")))).stop()
+    _print("kafka", f"stopped nodes {stopped}" if stopped else "not running")
+    for name, service in (
+        ("mariadb", LocalMariaDB(settings.mysql, settings.local_dir / "mariadb")),
+        ("redis", LocalRedis(settings.redis, settings.local_dir / "redis")),
+    ):
+        _print(name, "stopped" if service.down() else "not running")
+    leftovers = [
+        str(pid_file)
+        for pid_file in settings.local_dir.glob("**/*.pid")
+        if processes.read_pid(pid_file) is not None
+    ]
+    if leftovers:
+        raise StackError(f"still running after down: {', '.join(leftovers)}")
+
+
+def status(settings: Settings) -> None:
+    kafka = local_kafka(settings)
+    _print("kafka", f"brokers {kafka.broker_ids() or 'none'} at {settings.kafka_bootstrap}")
+    mariadb = LocalMariaDB(settings.mysql, settings.local_dir / "mariadb").version()
+    _print("mariadb", mariadb or "not answering")
+    redis_version = LocalRedis(settings.redis, settings.local_dir / "redis").version()
+    _print("redis", redis_version or "not answering")
+
+
+def _print(part: str, text: str) -> None:
+    print(f"{part:<8} {text}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument(
+        "--brokers", type=int, help="Kafka nodes to run (default: JOBSTREAM_LOCAL_KAFKA_BROKERS, 1)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.brokers is not None:
+            settings = replace(settings, local_kafka_brokers=args.brokers)
+        {"up": up, "down": down, "status": status}[args.command](settings)
+    except JobstreamError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+
+from jobstream.errors import SettingsError
+from jobstream.settings import Settings
+
+
+def test_defaults_point_at_the_local_stack():
+    settings = Settings.from_env({})
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert (settings.mysql.host, settings.mysql.port, settings.mysql.database) == (
+        "127.0.0.1",
+        3306,
+        "jobstream",
+    )
+    assert (settings.redis.host, settings.redis.port, settings.redis.db) == ("127.0.0.1", 6379, 0)
+    assert settings.local_dir == Path(__file__).resolve().parent.parent / ".local"
+
+
+def test_urls_are_parsed_into_addresses():
+    settings = Settings.from_env(
+        {
+            "JOBSTREAM_MYSQL_URL": "mysql://app:p%40ss@db.internal:3307/reads",
+            "JOBSTREAM_REDIS_URL": "redis://:secret@cache:6380/2",
+            "JOBSTREAM_KAFKA_BOOTSTRAP": "k1:9092,k2:9092",
+        }
+    )
+    assert settings.mysql.password == "p@ss"
+    assert (settings.mysql.host, settings.mysql.port, settings.mysql.database) == (
+        "db.internal",
+        3307,
+        "reads",
+    )
+    assert (settings.redis.password, settings.redis.port, settings.redis.db) == ("secret", 6380, 2)
+    assert settings.kafka_bootstrap == "k1:9092,k2:9092"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("JOBSTREAM_KAFKA_BOOTSTRAP", "localhost", "host:port"),
+        ("JOBSTREAM_KAFKA_BOOTSTRAP", "localhost:ninety", "port must be a number"),
+        ("JOBSTREAM_MYSQL_URL", "postgres://u:p@h/db", "mysql://user:password@host:port/database"),
+        ("JOBSTREAM_MYSQL_URL", "mysql://u:p@h:3306/", "database name is missing"),
+        ("JOBSTREAM_MYSQL_URL", "mysql://u:p@h:3306/db;drop", "letters, digits and _"),
+        ("JOBSTREAM_MYSQL_URL", "mysql://u:p@h:port/db", "port is not a number"),
+        ("JOBSTREAM_REDIS_URL", "redis://cache:6379/zero", "db must be a number"),
+        ("JOBSTREAM_REDIS_URL", "http://cache:6379/0", "redis://"),
+        ("JOBSTREAM_TOPIC_REPLICATION_FACTOR", "three", "expected an integer"),
+        ("JOBSTREAM_TOPIC_REPLICATION_FACTOR", "0", "at least 1"),
+        ("JOBSTREAM_LOCAL_KAFKA_BROKERS", "12", "at most 9"),
+        ("JOBSTREAM_REDIS_URL", "  ", "must not be empty"),
+    ],
+)
+def test_a_bad_value_fails_naming_its_variable(variable, value, says):
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({variable: value})
+    assert raised.value.variable == variable
+    assert str(raised.value).startswith(f"{variable}: ")
+    assert says in str(raised.value)
+
+
+def test_min_insync_replicas_cannot_exceed_the_replication_factor():
+    with pytest.raises(SettingsError, match="JOBSTREAM_TOPIC_MIN_INSYNC_REPLICAS"):
+        Settings.from_env(
+            {"JOBSTREAM_TOPIC_REPLICATION_FACTOR": "3", "JOBSTREAM_TOPIC_MIN_INSYNC_REPLICAS": "4"}
+        )

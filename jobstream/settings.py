@@ -128,9 +128,7 @@ def _mysql_address(variable: str, url: str) -> MySQLAddress:
     if not database or "/" in database:
         raise SettingsError(variable, f"{expected} (the database name is missing), got {url!r}")
     if not _IDENTIFIER.match(database) or not _IDENTIFIER.match(unquote(parts.username)):
-        raise SettingsError(
-            variable, f"user and database names may hold only letters, digits and _, got {url!r}"
-        )
+        raise SettingsError(variable, f"user and database names may hold only letters, digits and _, got {url!r}")
     try:
         port = parts.port or 3306
     except ValueError:

@@ -32,9 +32,7 @@ class TopicChange:
     detail: str
 
 
-def reconcile_topics(
-    admin: AdminClient, specs: Iterable[TopicSpec], min_insync_replicas: int
-) -> list[TopicChange]:
+def reconcile_topics(admin: AdminClient, specs: Iterable[TopicSpec], min_insync_replicas: int) -> list[TopicChange]:
     """Create missing topics, add partitions and set configs that drifted. Returns what changed."""
     specs = list(specs)
     existing = admin.list_topics(timeout=_TIMEOUT_S).topics
@@ -100,9 +98,7 @@ def _wait_for_leaders(admin: AdminClient, specs: list[TopicSpec]) -> None:
         time.sleep(0.1)
 
 
-def _reconcile_configs(
-    admin: AdminClient, specs: list[TopicSpec], min_insync_replicas: int
-) -> list[TopicChange]:
+def _reconcile_configs(admin: AdminClient, specs: list[TopicSpec], min_insync_replicas: int) -> list[TopicChange]:
     if not specs:
         return []
     resources = [ConfigResource(ConfigResource.Type.TOPIC, spec.name) for spec in specs]

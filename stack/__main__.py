@@ -95,9 +95,7 @@ def down(settings: Settings) -> None:
     ):
         _print(name, "stopped" if service.down() else "not running")
     leftovers = [
-        str(pid_file)
-        for pid_file in settings.local_dir.glob("**/*.pid")
-        if processes.read_pid(pid_file) is not None
+        str(pid_file) for pid_file in settings.local_dir.glob("**/*.pid") if processes.read_pid(pid_file) is not None
     ]
     if leftovers:
         raise StackError(f"still running after down: {', '.join(leftovers)}")
@@ -119,9 +117,7 @@ def _print(part: str, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status"])
-    parser.add_argument(
-        "--brokers", type=int, help="Kafka nodes to run (default: JOBSTREAM_LOCAL_KAFKA_BROKERS, 1)"
-    )
+    parser.add_argument("--brokers", type=int, help="Kafka nodes to run (default: JOBSTREAM_LOCAL_KAFKA_BROKERS, 1)")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

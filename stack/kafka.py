@@ -186,9 +186,7 @@ class KafkaCluster:
 
     def broker_ids(self) -> list[int]:
         try:
-            admin = AdminClient(
-                {"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 2000, "log_level": 0}
-            )
+            admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 2000, "log_level": 0})
             description = admin.describe_cluster(request_timeout=2).result()
         except Exception:
             return []

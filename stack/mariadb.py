@@ -41,9 +41,7 @@ class LocalMariaDB:
         version = self.version()
         if version is not None:
             return MariaDBHealth(version, started=False)
-        if processes.read_pid(self.pid_file) is None and processes.is_listening(
-            self.address.host, self.address.port
-        ):
+        if processes.read_pid(self.pid_file) is None and processes.is_listening(self.address.host, self.address.port):
             raise StackError(
                 f"a MySQL server answers at {self.address.host}:{self.address.port} but refuses "
                 f"{self.address.user}@{self.address.database}; fix JOBSTREAM_MYSQL_URL or its grants "

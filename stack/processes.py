@@ -79,9 +79,7 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def spawn(
-    command: Sequence[str], pid_file: Path, log_file: Path, cwd: Path | None = None
-) -> subprocess.Popen[bytes]:
+def spawn(command: Sequence[str], pid_file: Path, log_file: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
     """Start a detached process (own session, so Ctrl-C on `up` does not reach it) and record its pid.
 
     A caller that outlives the process should keep the handle and `wait()` on it after `stop`.

@@ -39,9 +39,7 @@ class Migration:
 
     def statements(self) -> list[str]:
         """The file's statements; migrations keep semicolons out of literals and comments."""
-        without_comments = "\n".join(
-            line for line in self.sql.splitlines() if not line.lstrip().startswith("--")
-        )
+        without_comments = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
         return [statement.strip() for statement in without_comments.split(";") if statement.strip()]
 
 
@@ -95,9 +93,7 @@ def apply_migrations(connection: pymysql.Connection, migrations: list[Migration]
                 if recorded is None:
                     pending.append(migration)
                 elif recorded != migration.checksum:
-                    raise MigrationError(
-                        f"{migration.name} changed after it was applied; add a new migration instead"
-                    )
+                    raise MigrationError(f"{migration.name} changed after it was applied; add a new migration instead")
             for migration in pending:
                 for statement in migration.statements():
                     cursor.execute(statement)

@@ -34,9 +34,7 @@ def _schema(connection) -> dict[str, str]:
 
 def test_migrations_applied_twice_are_a_no_op(scratch_database):
     migrations = load_migrations()
-    assert [m.version for m in apply_migrations(scratch_database, migrations)] == [
-        m.version for m in migrations
-    ]
+    assert [m.version for m in apply_migrations(scratch_database, migrations)] == [m.version for m in migrations]
     before = _schema(scratch_database)
     assert {"jobs", "applications", "job_tags", "application_stage_history"} <= before.keys()
 

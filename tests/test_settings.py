@@ -63,6 +63,4 @@ def test_a_bad_value_fails_naming_its_variable(variable, value, says):
 
 def test_min_insync_replicas_cannot_exceed_the_replication_factor():
     with pytest.raises(SettingsError, match="JOBSTREAM_TOPIC_MIN_INSYNC_REPLICAS"):
-        Settings.from_env(
-            {"JOBSTREAM_TOPIC_REPLICATION_FACTOR": "3", "JOBSTREAM_TOPIC_MIN_INSYNC_REPLICAS": "4"}
-        )
+        Settings.from_env({"JOBSTREAM_TOPIC_REPLICATION_FACTOR": "3", "JOBSTREAM_TOPIC_MIN_INSYNC_REPLICAS": "4"})

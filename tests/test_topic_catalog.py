@@ -17,9 +17,7 @@ def scratch_topic(kafka_admin):
 
 def _configs(admin, topic):
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    return {
-        name: entry.value for name, entry in admin.describe_configs([resource])[resource].result().items()
-    }
+    return {name: entry.value for name, entry in admin.describe_configs([resource])[resource].result().items()}
 
 
 def test_catalog_topics_exist_as_declared(kafka_admin, settings):
@@ -93,9 +91,7 @@ def test_round_trip_through_a_catalog_topic_keeps_per_key_order_and_group_offset
     group = f"test-roundtrip-{uuid.uuid4().hex[:8]}"
     consumer = group_consumer(settings.kafka_bootstrap, group)
     consumer.subscribe([topic])
-    received = consume_until(
-        consumer, lambda kept: len(kept) >= len(sent), 60, keep=lambda m: header(m, "run") == run
-    )
+    received = consume_until(consumer, lambda kept: len(kept) >= len(sent), 60, keep=lambda m: header(m, "run") == run)
     consumer.commit(asynchronous=False)
     consumer.close()
 

@@ -21,6 +21,8 @@ class TopicSpec:
     replication_factor: int
     key: str
     description: str
+    # The Avro event (folder under schemas/avro/) every value is written with; None for raw bytes.
+    event: str | None
     cleanup_policy: str = "delete"
     retention_ms: int = 7 * DAY_MS
     extra_config: dict[str, str] = field(default_factory=dict)
@@ -37,31 +39,96 @@ class TopicSpec:
 
 def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
     """Every topic Jobstream owns, with the cluster's replication factor."""
+    rf = replication_factor
     return (
         TopicSpec(
             name="application.created",
             partitions=JOB_PARTITIONS,
-            replication_factor=replication_factor,
+            replication_factor=rf,
             key="job_id",
             description="A candidate applied to a job; produced by the gateway after validation.",
-            # Accepted applications must survive any replay an SRE may need: keep them for a year.
+            event="application_created",
+            # Applications must survive any replay an SRE may need: keep them for a year.
             retention_ms=365 * DAY_MS,
         ),
         TopicSpec(
             name="job.lifecycle",
             partitions=JOB_PARTITIONS,
-            replication_factor=replication_factor,
+            replication_factor=rf,
             key="job_id",
-            description="A job was created, updated or closed by its employer.",
+            description="A job was created, updated or closed by its employer; each event is the whole job.",
+            event="job_lifecycle",
             # Compaction keeps each job's latest state forever, so state can always be rebuilt.
             cleanup_policy="compact",
             retention_ms=-1,
         ),
         TopicSpec(
+            name="application.decided",
+            partitions=JOB_PARTITIONS,
+            replication_factor=rf,
+            key="job_id",
+            description="The acceptance topology accepted or rejected an application, exactly once.",
+            event="application_decided",
+            retention_ms=365 * DAY_MS,
+        ),
+        TopicSpec(
+            name="application.stage_changed",
+            partitions=JOB_PARTITIONS,
+            replication_factor=rf,
+            key="job_id",
+            description="An employer moved an application along its pipeline.",
+            event="application_stage_changed",
+            retention_ms=365 * DAY_MS,
+        ),
+        TopicSpec(
+            name="job.viewed",
+            partitions=JOB_PARTITIONS,
+            replication_factor=rf,
+            key="job_id",
+            description="A job detail page was read; feeds views-to-applications conversion.",
+            event="job_viewed",
+        ),
+        TopicSpec(
+            name="user.registered",
+            partitions=JOB_PARTITIONS,
+            replication_factor=rf,
+            key="user_id",
+            description="A user registered; relayed from the gateway's transactional outbox.",
+            event="user_registered",
+            retention_ms=365 * DAY_MS,
+        ),
+        TopicSpec(
             name="notification.requested",
             partitions=JOB_PARTITIONS,
-            replication_factor=replication_factor,
+            replication_factor=rf,
             key="recipient_id",
             description="One email, SMS or push to send; notification_id makes delivery idempotent.",
+            event="notification_requested",
+        ),
+        TopicSpec(
+            name="notification.outcome",
+            partitions=JOB_PARTITIONS,
+            replication_factor=rf,
+            key="recipient_id",
+            description="A notification was sent, or failed for good after its retries.",
+            event="notification_outcome",
+        ),
+        TopicSpec(
+            name="notification.dead_letter",
+            partitions=JOB_PARTITIONS,
+            replication_factor=rf,
+            key="recipient_id",
+            description="Notifications given up on after N attempts, as requested, with the error in headers.",
+            event="notification_requested",
+            retention_ms=30 * DAY_MS,
+        ),
+        TopicSpec(
+            name="dead_letter",
+            partitions=3,
+            replication_factor=rf,
+            key="the original message's key",
+            description="Poison messages (undecodable, unknown schema) copied byte for byte, the reason in headers.",
+            event=None,
+            retention_ms=30 * DAY_MS,
         ),
     )

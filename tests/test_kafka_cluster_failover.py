@@ -39,7 +39,7 @@ def three_brokers(settings, tmp_path_factory):
 def test_three_node_quorum_takes_replication_factor_three_and_min_isr_two(three_brokers):
     admin = AdminClient({"bootstrap.servers": three_brokers.bootstrap, "log_level": 0})
     assert three_brokers.broker_ids() == [1, 2, 3]
-    spec = TopicSpec("reliability.rf3", partitions=3, replication_factor=3, key="id", description="rf3")
+    spec = TopicSpec("reliability.rf3", partitions=3, replication_factor=3, key="id", description="rf3", event=None)
     reconcile_topics(admin, [spec], min_insync_replicas=2)
     partitions = admin.list_topics("reliability.rf3", timeout=10).topics["reliability.rf3"].partitions
     assert all(sorted(p.replicas) == [1, 2, 3] for p in partitions.values())
@@ -48,7 +48,7 @@ def test_three_node_quorum_takes_replication_factor_three_and_min_isr_two(three_
 def test_kill_9_of_a_leader_while_producing_loses_no_acknowledged_message(three_brokers):
     admin = AdminClient({"bootstrap.servers": three_brokers.bootstrap, "log_level": 0})
     topic = "reliability.kill9"
-    spec = TopicSpec(topic, partitions=3, replication_factor=3, key="id", description="kill -9 under load")
+    spec = TopicSpec(topic, partitions=3, replication_factor=3, key="id", description="kill -9 under load", event=None)
     reconcile_topics(admin, [spec], min_insync_replicas=2)
     leader = admin.list_topics(topic, timeout=10).topics[topic].partitions[0].leader
 

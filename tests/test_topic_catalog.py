@@ -4,6 +4,7 @@ import pytest
 from confluent_kafka.admin import ConfigResource
 
 from jobstream.topic_admin import TopicCatalogError, reconcile_topics
+from schemas.avro import load_event_schemas
 from schemas.topics import TopicSpec, topic_catalog
 from tests.kafka_helpers import consume_until, group_consumer, header, idempotent_producer
 
@@ -30,6 +31,12 @@ def test_catalog_topics_exist_as_declared(kafka_admin, settings):
         assert configs["retention.ms"] == str(spec.retention_ms)
 
 
+def test_every_catalog_event_has_a_committed_schema():
+    events = load_event_schemas()
+    for spec in topic_catalog(1):
+        assert spec.event is None or spec.event in events, spec.name
+
+
 def test_co_partitioned_topics_have_equal_partition_counts():
     by_name = {spec.name: spec for spec in topic_catalog(1)}
     assert by_name["application.created"].partitions == by_name["job.lifecycle"].partitions
@@ -41,7 +48,7 @@ def test_reconcile_creates_then_changes_nothing(kafka_admin, settings):
 
 
 def test_reconcile_repairs_drifted_config_and_adds_partitions(kafka_admin, scratch_topic):
-    spec = TopicSpec(scratch_topic, partitions=2, replication_factor=1, key="id", description="scratch")
+    spec = TopicSpec(scratch_topic, partitions=2, replication_factor=1, key="id", description="scratch", event=None)
     assert [change.action for change in reconcile_topics(kafka_admin, [spec], 1)] == ["created"]
 
     grown = TopicSpec(
@@ -50,6 +57,7 @@ def test_reconcile_repairs_drifted_config_and_adds_partitions(kafka_admin, scrat
         replication_factor=1,
         key="id",
         description="scratch",
+        event=None,
         retention_ms=60_000,
     )
     changes = reconcile_topics(kafka_admin, [grown], 1)
@@ -63,9 +71,9 @@ def test_reconcile_repairs_drifted_config_and_adds_partitions(kafka_admin, scrat
 
 
 def test_reconcile_refuses_to_shrink_partitions(kafka_admin, scratch_topic):
-    reconcile_topics(kafka_admin, [TopicSpec(scratch_topic, 3, 1, "id", "scratch")], 1)
+    reconcile_topics(kafka_admin, [TopicSpec(scratch_topic, 3, 1, "id", "scratch", None)], 1)
     with pytest.raises(TopicCatalogError, match="cannot remove partitions"):
-        reconcile_topics(kafka_admin, [TopicSpec(scratch_topic, 2, 1, "id", "scratch")], 1)
+        reconcile_topics(kafka_admin, [TopicSpec(scratch_topic, 2, 1, "id", "scratch", None)], 1)
 
 
 def test_round_trip_through_a_catalog_topic_keeps_per_key_order_and_group_offsets(kafka_admin, settings):

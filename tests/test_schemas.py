@@ -7,9 +7,10 @@ import pytest
 from fastavro.utils import generate_many
 from quixstreams.models.serializers import MessageField, SerializationContext, SerializationError
 
-from schemas import AvroEventDeserializer, AvroEventSerializer, SchemaError, UnknownWriterSchemaError
+from schemas import SchemaError, UnknownWriterSchemaError
 from schemas.avro import MAGIC, load_event_schemas
 from schemas.compatibility import backward_problems
+from schemas.serde import AvroEventDeserializer, AvroEventSerializer
 from tests.kafka_helpers import consume_until, group_consumer, header, idempotent_producer
 
 EVENTS = load_event_schemas()

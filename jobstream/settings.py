@@ -36,6 +36,123 @@ class RedisAddress:
 
 
 @dataclass(frozen=True)
+class NotificationSettings:
+    """The notification topology: its providers and its retry policy (times in milliseconds)."""
+
+    consumer_group: str
+    smtp_host: str
+    smtp_port: int
+    sender: str
+    sms_webhook_url: str
+    push_webhook_url: str
+    # Attempts in all before a notification goes to notification.dead_letter.
+    max_attempts: int
+    backoff_base_ms: int
+    backoff_cap_ms: int
+    # The most one message may hold its consumer (attempts, waits, provider timeouts) before it is re-queued.
+    inline_budget_ms: int
+    provider_timeout_ms: int
+    dedup_ttl_s: int
+    metrics_port: int
+
+
+@dataclass(frozen=True)
+class TopologySettings:
+    """One stream topology process: its consumer group, local state, metrics port and transaction timing."""
+
+    consumer_group: str
+    state_dir: Path
+    # 0 serves no metrics (several instances on one host need distinct ports).
+    metrics_port: int
+    commit_interval_ms: int
+    # Set per instance (e.g. the pod name) for static group membership and a stable transactional.id: a restarted
+    # instance takes its partitions back at once and fences its dead predecessor's open transaction.
+    instance_id: str | None
+    session_timeout_ms: int
+    transaction_timeout_ms: int
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings:
+    topology: TopologySettings
+    # How late, in event time, an event may arrive and still be counted in its window.
+    job_window_grace_ms: int
+    company_window_grace_ms: int
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """Accounts and tokens: JWT keys and lifetimes, the profile cache, login limits."""
+
+    # Ed25519 keys in PEM. With neither JOBSTREAM_JWT_*_KEY_FILE set, a dev pair is generated once into
+    # <local_dir>/jwt/ (jwt_dev_keys); production must set both, so every gateway replica signs with one key.
+    jwt_private_key_file: Path
+    jwt_public_key_file: Path
+    jwt_dev_keys: bool
+    jwt_issuer: str
+    access_token_ttl_s: int
+    refresh_token_ttl_s: int
+    profile_cache_ttl_s: int
+    login_window_s: int
+    login_max_attempts_per_account: int
+    login_max_attempts_per_ip: int
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """The outbox relay: how many rows it publishes per round, how often it polls, how long one delivery may take."""
+
+    batch_size: int
+    poll_interval_ms: int
+    delivery_timeout_ms: int
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """The HTTP gateway: where it listens and the bounds that keep it answering under load (times in ms)."""
+
+    host: str
+    port: int
+    # The longest a write waits for Kafka's acknowledgement before the client gets 503 + Retry-After.
+    produce_timeout_ms: int
+    # Requests served at once; past it the gateway answers 503 at once instead of queueing.
+    max_inflight: int
+    max_body_bytes: int
+    retry_after_s: int
+    idempotency_ttl_s: int
+    user_rate_per_min: int
+    user_burst: int
+    ip_rate_per_min: int
+    ip_burst: int
+    mysql_pool_size: int
+    redis_timeout_ms: int
+    # Consecutive failures that open a circuit breaker, and how long it stays open before one trial call.
+    breaker_failures: int
+    breaker_reset_ms: int
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    """The read-model sinks: consumer groups, batch bounds, the MySQL pool cap and the retry policy."""
+
+    mysql_group: str
+    redis_group: str
+    commit_interval_ms: int
+    # A checkpoint (one batch per partition) closes after this many messages, bounding a batch's memory.
+    batch_max_messages: int
+    # Hard cap on MySQL connections per sink process; writers beyond it wait for a free one.
+    mysql_pool_size: int
+    # MySQL and Redis connect, read and write timeout: a store slower than this counts as down (backpressure).
+    timeout_s: int
+    lock_wait_timeout_s: int
+    max_attempts: int
+    backoff_base_ms: int
+    backoff_cap_ms: int
+    # How long consumption pauses when MySQL or Redis cannot take a batch.
+    backpressure_s: int
+
+
+@dataclass(frozen=True)
 class Settings:
     kafka_bootstrap: str
     mysql: MySQLAddress
@@ -48,6 +165,13 @@ class Settings:
     # Local stack only: where private servers keep their data, and how many Kafka brokers to run.
     local_dir: Path
     local_kafka_brokers: int
+    notifications: NotificationSettings
+    acceptance: TopologySettings
+    analytics: AnalyticsSettings
+    gateway: GatewaySettings
+    accounts: AccountSettings
+    outbox: OutboxSettings
+    sinks: SinkSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,8 +190,25 @@ class Settings:
             redis_url=redis_url,
             topic_replication_factor=reader.integer("JOBSTREAM_TOPIC_REPLICATION_FACTOR", 1, minimum=1),
             topic_min_insync_replicas=reader.integer("JOBSTREAM_TOPIC_MIN_INSYNC_REPLICAS", 1, minimum=1),
-            local_dir=Path(reader.text("JOBSTREAM_LOCAL_DIR", str(PROJECT_ROOT / ".local"))).resolve(),
+            local_dir=_local_dir(reader),
             local_kafka_brokers=reader.integer("JOBSTREAM_LOCAL_KAFKA_BROKERS", 1, minimum=1, maximum=9),
+            notifications=_notification_settings(reader),
+            acceptance=_topology_settings(reader, "acceptance", metrics_port=9465),
+            analytics=AnalyticsSettings(
+                topology=_topology_settings(reader, "analytics", metrics_port=9466),
+                job_window_grace_ms=reader.integer("JOBSTREAM_ANALYTICS_JOB_WINDOW_GRACE_MS", 10_000, minimum=0),
+                company_window_grace_ms=reader.integer(
+                    "JOBSTREAM_ANALYTICS_COMPANY_WINDOW_GRACE_MS", 60_000, minimum=0
+                ),
+            ),
+            gateway=_gateway_settings(reader),
+            accounts=_account_settings(reader),
+            outbox=OutboxSettings(
+                batch_size=reader.integer("JOBSTREAM_OUTBOX_BATCH_SIZE", 500, minimum=1, maximum=10_000),
+                poll_interval_ms=reader.integer("JOBSTREAM_OUTBOX_POLL_INTERVAL_MS", 200, minimum=10),
+                delivery_timeout_ms=reader.integer("JOBSTREAM_OUTBOX_DELIVERY_TIMEOUT_MS", 10_000, minimum=1_000),
+            ),
+            sinks=_sink_settings(reader),
         )
         if settings.topic_min_insync_replicas > settings.topic_replication_factor:
             raise SettingsError(
@@ -88,6 +229,9 @@ class _Reader:
             raise SettingsError(name, "must not be empty")
         return value
 
+    def optional_text(self, name: str) -> str | None:
+        return self._env.get(name, "").strip() or None
+
     def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
         raw = self.text(name, str(default))
         try:
@@ -98,6 +242,137 @@ class _Reader:
             upper = "" if maximum is None else f" and at most {maximum}"
             raise SettingsError(name, f"expected an integer of at least {minimum}{upper}, got {value}")
         return value
+
+
+def _local_dir(reader: _Reader) -> Path:
+    return Path(reader.text("JOBSTREAM_LOCAL_DIR", str(PROJECT_ROOT / ".local"))).resolve()
+
+
+def _topology_settings(reader: _Reader, name: str, *, metrics_port: int) -> TopologySettings:
+    prefix = f"JOBSTREAM_{name.upper()}_"
+    settings = TopologySettings(
+        consumer_group=reader.text(f"{prefix}GROUP", f"jobstream-{name}"),
+        state_dir=Path(reader.text(f"{prefix}STATE_DIR", str(_local_dir(reader) / "state" / name))).resolve(),
+        metrics_port=reader.integer(f"{prefix}METRICS_PORT", metrics_port, minimum=0, maximum=65535),
+        commit_interval_ms=reader.integer(f"{prefix}COMMIT_INTERVAL_MS", 1_000, minimum=10),
+        instance_id=reader.optional_text(f"{prefix}INSTANCE_ID"),
+        session_timeout_ms=reader.integer(f"{prefix}SESSION_TIMEOUT_MS", 10_000, minimum=1_000),
+        transaction_timeout_ms=reader.integer(f"{prefix}TRANSACTION_TIMEOUT_MS", 10_000, minimum=1_000),
+    )
+    if settings.transaction_timeout_ms <= settings.commit_interval_ms:
+        raise SettingsError(
+            f"{prefix}TRANSACTION_TIMEOUT_MS",
+            f"must exceed {prefix}COMMIT_INTERVAL_MS ({settings.commit_interval_ms}): a transaction spans "
+            f"one commit interval, got {settings.transaction_timeout_ms}",
+        )
+    return settings
+
+
+def _gateway_settings(reader: _Reader) -> GatewaySettings:
+    return GatewaySettings(
+        host=reader.text("JOBSTREAM_GATEWAY_HOST", "127.0.0.1"),
+        port=reader.integer("JOBSTREAM_GATEWAY_PORT", 8000, minimum=1, maximum=65535),
+        produce_timeout_ms=reader.integer("JOBSTREAM_GATEWAY_PRODUCE_TIMEOUT_MS", 5_000, minimum=100),
+        max_inflight=reader.integer("JOBSTREAM_GATEWAY_MAX_INFLIGHT", 512, minimum=1),
+        max_body_bytes=reader.integer("JOBSTREAM_GATEWAY_MAX_BODY_BYTES", 65_536, minimum=1_024),
+        retry_after_s=reader.integer("JOBSTREAM_GATEWAY_RETRY_AFTER_S", 1, minimum=1),
+        idempotency_ttl_s=reader.integer("JOBSTREAM_GATEWAY_IDEMPOTENCY_TTL_S", 24 * 3600, minimum=60),
+        user_rate_per_min=reader.integer("JOBSTREAM_GATEWAY_USER_RATE_PER_MIN", 300, minimum=1),
+        user_burst=reader.integer("JOBSTREAM_GATEWAY_USER_BURST", 60, minimum=1),
+        ip_rate_per_min=reader.integer("JOBSTREAM_GATEWAY_IP_RATE_PER_MIN", 6_000, minimum=1),
+        ip_burst=reader.integer("JOBSTREAM_GATEWAY_IP_BURST", 1_000, minimum=1),
+        mysql_pool_size=reader.integer("JOBSTREAM_GATEWAY_MYSQL_POOL_SIZE", 8, minimum=1, maximum=256),
+        redis_timeout_ms=reader.integer("JOBSTREAM_GATEWAY_REDIS_TIMEOUT_MS", 500, minimum=10),
+        breaker_failures=reader.integer("JOBSTREAM_GATEWAY_BREAKER_FAILURES", 5, minimum=1),
+        breaker_reset_ms=reader.integer("JOBSTREAM_GATEWAY_BREAKER_RESET_MS", 5_000, minimum=100),
+    )
+
+
+def _account_settings(reader: _Reader) -> AccountSettings:
+    private_file = reader.optional_text("JOBSTREAM_JWT_PRIVATE_KEY_FILE")
+    public_file = reader.optional_text("JOBSTREAM_JWT_PUBLIC_KEY_FILE")
+    if (private_file is None) != (public_file is None):
+        missing = "JOBSTREAM_JWT_PUBLIC_KEY_FILE" if public_file is None else "JOBSTREAM_JWT_PRIVATE_KEY_FILE"
+        raise SettingsError(missing, "set both JWT key files, or neither for a generated dev key pair")
+    jwt_dir = _local_dir(reader) / "jwt"
+    settings = AccountSettings(
+        jwt_private_key_file=Path(private_file).resolve() if private_file else jwt_dir / "private.pem",
+        jwt_public_key_file=Path(public_file).resolve() if public_file else jwt_dir / "public.pem",
+        jwt_dev_keys=private_file is None,
+        jwt_issuer=reader.text("JOBSTREAM_JWT_ISSUER", "jobstream"),
+        access_token_ttl_s=reader.integer("JOBSTREAM_ACCESS_TOKEN_TTL_S", 15 * 60, minimum=10, maximum=24 * 3600),
+        refresh_token_ttl_s=reader.integer("JOBSTREAM_REFRESH_TOKEN_TTL_S", 14 * 24 * 3600, minimum=60),
+        profile_cache_ttl_s=reader.integer("JOBSTREAM_PROFILE_CACHE_TTL_S", 30 * 60, minimum=1),
+        login_window_s=reader.integer("JOBSTREAM_LOGIN_WINDOW_S", 300, minimum=1),
+        login_max_attempts_per_account=reader.integer("JOBSTREAM_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", 5, minimum=1),
+        login_max_attempts_per_ip=reader.integer("JOBSTREAM_LOGIN_MAX_ATTEMPTS_PER_IP", 50, minimum=1),
+    )
+    if settings.refresh_token_ttl_s <= settings.access_token_ttl_s:
+        raise SettingsError(
+            "JOBSTREAM_REFRESH_TOKEN_TTL_S",
+            f"must exceed JOBSTREAM_ACCESS_TOKEN_TTL_S ({settings.access_token_ttl_s}), "
+            f"got {settings.refresh_token_ttl_s}",
+        )
+    return settings
+
+
+def _sink_settings(reader: _Reader) -> SinkSettings:
+    settings = SinkSettings(
+        mysql_group=reader.text("JOBSTREAM_SINKS_MYSQL_GROUP", "jobstream-sinks-mysql"),
+        redis_group=reader.text("JOBSTREAM_SINKS_REDIS_GROUP", "jobstream-sinks-redis"),
+        commit_interval_ms=reader.integer("JOBSTREAM_SINKS_COMMIT_INTERVAL_MS", 1_000, minimum=10),
+        batch_max_messages=reader.integer("JOBSTREAM_SINKS_BATCH_MAX_MESSAGES", 5_000, minimum=1),
+        mysql_pool_size=reader.integer("JOBSTREAM_SINKS_MYSQL_POOL_SIZE", 4, minimum=1, maximum=100),
+        timeout_s=reader.integer("JOBSTREAM_SINKS_TIMEOUT_S", 10, minimum=1),
+        lock_wait_timeout_s=reader.integer("JOBSTREAM_SINKS_LOCK_WAIT_TIMEOUT_S", 5, minimum=1),
+        max_attempts=reader.integer("JOBSTREAM_SINKS_MAX_ATTEMPTS", 5, minimum=1, maximum=50),
+        backoff_base_ms=reader.integer("JOBSTREAM_SINKS_BACKOFF_BASE_MS", 50, minimum=1),
+        backoff_cap_ms=reader.integer("JOBSTREAM_SINKS_BACKOFF_CAP_MS", 2_000, minimum=1),
+        backpressure_s=reader.integer("JOBSTREAM_SINKS_BACKPRESSURE_S", 10, minimum=1),
+    )
+    if settings.backoff_cap_ms < settings.backoff_base_ms:
+        raise SettingsError(
+            "JOBSTREAM_SINKS_BACKOFF_CAP_MS",
+            f"must be at least JOBSTREAM_SINKS_BACKOFF_BASE_MS ({settings.backoff_base_ms}), "
+            f"got {settings.backoff_cap_ms}",
+        )
+    return settings
+
+
+def _notification_settings(reader: _Reader) -> NotificationSettings:
+    settings = NotificationSettings(
+        consumer_group=reader.text("JOBSTREAM_NOTIFICATIONS_GROUP", "notifications"),
+        smtp_host=reader.text("JOBSTREAM_SMTP_HOST", "127.0.0.1"),
+        smtp_port=reader.integer("JOBSTREAM_SMTP_PORT", 2525, minimum=1, maximum=65535),
+        sender=reader.text("JOBSTREAM_NOTIFICATIONS_SENDER", "Jobstream <no-reply@jobstream.local>"),
+        sms_webhook_url=_http_url(
+            "JOBSTREAM_SMS_WEBHOOK_URL", reader.text("JOBSTREAM_SMS_WEBHOOK_URL", "http://127.0.0.1:8026/sms")
+        ),
+        push_webhook_url=_http_url(
+            "JOBSTREAM_PUSH_WEBHOOK_URL", reader.text("JOBSTREAM_PUSH_WEBHOOK_URL", "http://127.0.0.1:8026/push")
+        ),
+        max_attempts=reader.integer("JOBSTREAM_NOTIFICATIONS_MAX_ATTEMPTS", 5, minimum=1, maximum=50),
+        backoff_base_ms=reader.integer("JOBSTREAM_NOTIFICATIONS_BACKOFF_BASE_MS", 500, minimum=1),
+        backoff_cap_ms=reader.integer("JOBSTREAM_NOTIFICATIONS_BACKOFF_CAP_MS", 60_000, minimum=1),
+        inline_budget_ms=reader.integer("JOBSTREAM_NOTIFICATIONS_INLINE_BUDGET_MS", 2_000, minimum=1),
+        provider_timeout_ms=reader.integer("JOBSTREAM_NOTIFICATIONS_PROVIDER_TIMEOUT_MS", 5_000, minimum=1),
+        dedup_ttl_s=reader.integer("JOBSTREAM_NOTIFICATIONS_DEDUP_TTL_S", 14 * 24 * 3600, minimum=1),
+        metrics_port=reader.integer("JOBSTREAM_NOTIFICATIONS_METRICS_PORT", 9464, minimum=0, maximum=65535),
+    )
+    if settings.backoff_cap_ms < settings.backoff_base_ms:
+        raise SettingsError(
+            "JOBSTREAM_NOTIFICATIONS_BACKOFF_CAP_MS",
+            f"must be at least JOBSTREAM_NOTIFICATIONS_BACKOFF_BASE_MS ({settings.backoff_base_ms}), "
+            f"got {settings.backoff_cap_ms}",
+        )
+    return settings
+
+
+def _http_url(variable: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(variable, f"expected an http:// or https:// URL, got {url!r}")
+    return url
 
 
 def _port(variable: str, raw: str, url: str) -> int:

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import dataclasses
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
+import httpx
 import pymysql
 import pytest
 import redis
+import redis.asyncio as aioredis
+from argon2 import PasswordHasher
 from confluent_kafka.admin import AdminClient
+from starlette.applications import Starlette
 
+from gateway.accounts import Accounts
+from gateway.accounts_passwords import PasswordHashing
+from gateway.accounts_profiles import ProfileCache
+from gateway.accounts_store import AccountStore, create_mysql_pool
+from gateway.authentication import authentication_middleware
+from gateway.breaker import CircuitBreaker
+from gateway.errors import EXCEPTION_HANDLERS
+from gateway.ratelimit import LocalGcra, RateLimiter
+from gateway.tokens import token_service
 from jobstream.settings import Settings
+from schemas import load_event_schemas
 from state.migrate import connect
 
 
@@ -47,3 +64,184 @@ def redis_client(settings: Settings) -> Iterator[redis.Redis]:
         pytest.fail(f"Redis at {settings.redis_url} does not answer ({error}); run `make run` first")
     with client:
         yield client
+
+
+@pytest.fixture
+async def async_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    """An asyncio Redis client for the gateway's code under test; only anyio-marked tests may use it."""
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    try:
+        await client.ping()
+    except redis.RedisError as error:
+        pytest.fail(f"Redis at {settings.redis_url} does not answer ({error}); run `make run` first")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def topology_launcher(settings: Settings, kafka_admin: AdminClient, tmp_path_factory: pytest.TempPathFactory):
+    """Starts topologies as processes with unique groups (tests/topology_harness.py); stops and cleans up."""
+    from tests.topology_harness import TopologyLauncher
+
+    launcher = TopologyLauncher(settings.kafka_bootstrap, kafka_admin, tmp_path_factory.mktemp("topologies"))
+    yield launcher
+    launcher.close()
+
+
+@pytest.fixture(scope="session")
+def acceptance_topology(topology_launcher):
+    """One acceptance process shared by the tests that only need it running; each test uses its own job ids."""
+    process = topology_launcher.create("acceptance", ["job.lifecycle", "application.created"]).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def event_producer(settings: Settings):
+    from tests.topology_harness import EventProducer
+
+    producer = EventProducer(settings.kafka_bootstrap)
+    yield producer
+    producer.flush()
+
+
+@pytest.fixture
+async def gateway_factory(settings: Settings):
+    """Builds gateway apps (optionally with other settings), runs each one's lifespan and yields an httpx client.
+
+    `make(kafka_bootstrap=..., redis_url=..., **gateway_overrides)`; everything is closed after the test.
+    """
+    import contextlib
+    import dataclasses
+
+    import httpx
+
+    from gateway.app import build_app
+
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make(*, kafka_bootstrap: str | None = None, redis_url: str | None = None, **overrides: object):
+            changed = dataclasses.replace(
+                settings,
+                kafka_bootstrap=kafka_bootstrap or settings.kafka_bootstrap,
+                redis_url=redis_url or settings.redis_url,
+                gateway=dataclasses.replace(settings.gateway, **overrides),
+            )
+            app = build_app(changed)
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app)
+            return await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://gateway"))
+
+        yield make
+
+
+@pytest.fixture
+async def mint_token(settings: Settings, async_redis: aioredis.Redis):
+    """`mint_token(role, company_id=None)` -> (user_id, headers with a real access token for a new user)."""
+    import uuid
+
+    from gateway.principal import Role
+    from gateway.tokens import token_service
+
+    tokens = token_service(settings.accounts, async_redis)
+
+    def mint(role: Role, company_id: str | None = None) -> tuple[str, dict[str, str]]:
+        user_id = str(uuid.uuid4())
+        issued = tokens.issue(user_id, role, company_id, session_id=str(uuid.uuid4()))
+        return user_id, {"Authorization": f"Bearer {issued.token}"}
+
+    return mint
+
+
+@pytest.fixture
+def kafka_tail(settings: Settings):
+    """`kafka_tail(topic)` -> a consumer (own unique group) positioned at the current end of every partition."""
+    import uuid
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumers = []
+
+    def tail(topic: str) -> Consumer:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "group.id": f"test-gateway-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "log_level": 0,
+            }
+        )
+        consumers.append(consumer)
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = []
+        for partition in partitions:
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            ends.append(TopicPartition(topic, partition, high))
+        consumer.assign(ends)
+        return consumer
+
+    yield tail
+    for consumer in consumers:
+        consumer.close()
+
+
+AccountsClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def accounts_client(settings: Settings, async_redis: aioredis.Redis) -> AsyncIterator[AccountsClientFactory]:
+    """Factory: an HTTP client on an app of the accounts routes behind the token middleware, from its own client IP.
+
+    Keyword arguments override AccountSettings fields (login limits, TTLs). Passwords use cheap argon2 parameters.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def make(**account_overrides: object) -> httpx.AsyncClient:
+            account_settings = dataclasses.replace(settings.accounts, **account_overrides)
+            redis_breaker = CircuitBreaker("redis", failures=5, reset_s=1, errors=(redis.RedisError, OSError))
+            mysql_breaker = CircuitBreaker("mysql", failures=5, reset_s=1, errors=(pymysql.OperationalError,))
+            pool = create_mysql_pool(settings.mysql, 4)
+            stack.callback(pool.close)
+            store = AccountStore(pool, max_connections=4, breaker=mysql_breaker)
+            stack.callback(store.close)
+            passwords = PasswordHashing(PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1), max_concurrency=2)
+            stack.callback(passwords.close)
+            tokens = token_service(account_settings, async_redis)
+            accounts = Accounts(
+                store=store,
+                tokens=tokens,
+                passwords=passwords,
+                profiles=ProfileCache(async_redis, redis_breaker, ttl_s=account_settings.profile_cache_ttl_s),
+                limiter=RateLimiter(async_redis, redis_breaker, LocalGcra()),
+                settings=account_settings,
+                user_registered=load_event_schemas()["user_registered"],
+            )
+            app = Starlette(
+                routes=accounts.routes(),
+                middleware=[authentication_middleware(tokens)],
+                exception_handlers=EXCEPTION_HANDLERS,
+            )
+            client_ip = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+            transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
+            return await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://gateway"))
+
+        yield make
+
+
+@pytest.fixture
+def scratch_database(settings: Settings, mysql: pymysql.Connection) -> Iterator[str]:
+    """A private database ``jobstream_t<hex>`` with every migration applied, dropped after the test."""
+    import uuid
+
+    from state.migrate import apply_migrations, load_migrations
+
+    name = f"jobstream_t{uuid.uuid4().hex[:12]}"
+    with mysql.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    try:
+        with connect(settings.mysql, name) as connection:
+            apply_migrations(connection, load_migrations())
+        yield name
+    finally:
+        with mysql.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name}")

@@ -1,0 +1,25 @@
+"""`python -m gateway`: serve the gateway with uvicorn on JOBSTREAM_GATEWAY_HOST:JOBSTREAM_GATEWAY_PORT."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from gateway.app import build_app
+from jobstream.errors import SettingsError
+from jobstream.settings import Settings
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        return 2
+    uvicorn.run(build_app(settings), host=settings.gateway.host, port=settings.gateway.port, proxy_headers=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

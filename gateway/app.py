@@ -1,0 +1,168 @@
+"""Assembles the gateway: every client and dependency is created here, once, and handed to what uses it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+import pymysql
+import redis.asyncio as redis
+from argon2 import PasswordHasher
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from gateway.accounts import Accounts
+from gateway.accounts_passwords import PasswordHashing
+from gateway.accounts_profiles import ProfileCache
+from gateway.accounts_store import AccountStore, create_mysql_pool
+from gateway.applications import ApplicationRoutes
+from gateway.authentication import authentication_middleware
+from gateway.breaker import CircuitBreaker
+from gateway.cache import SwrCache
+from gateway.docs import DocsRoutes
+from gateway.errors import EXCEPTION_HANDLERS
+from gateway.idempotency import IdempotencyStore
+from gateway.inflight import InflightLimitMiddleware
+from gateway.jobs import JobRoutes
+from gateway.jobstore import JobStore
+from gateway.metrics import GatewayMetrics, MetricsMiddleware
+from gateway.ops import OpsRoutes
+from gateway.producer import EventProducer, ProduceUnavailable
+from gateway.ratelimit import LocalGcra, Rate, RateLimiter, RateLimitMiddleware
+from gateway.readmodels import ReadModels
+from gateway.tokens import token_service
+from jobstream.settings import Settings
+from schemas import load_event_schemas, topic_catalog
+
+SEARCH_CACHE_TTL_S = 60
+DETAIL_CACHE_TTL_S = 300
+_OPS_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+def build_app(settings: Settings) -> Starlette:
+    """The gateway app for `settings`; its lifespan starts the Kafka producer and closes every client after."""
+    gw = settings.gateway
+    metrics = GatewayMetrics()
+    reset_s = gw.breaker_reset_ms / 1000
+    redis_breaker = CircuitBreaker(
+        "redis", failures=gw.breaker_failures, reset_s=reset_s, errors=(redis.RedisError, OSError, TimeoutError)
+    )
+    mysql_breaker = CircuitBreaker(
+        "mysql",
+        failures=gw.breaker_failures,
+        reset_s=reset_s,
+        errors=(pymysql.OperationalError, pymysql.InterfaceError, OSError),
+    )
+    # One immediate retry rides out a dropped connection; more would only stretch a Redis outage per request.
+    kafka_breaker = CircuitBreaker("kafka", failures=gw.breaker_failures, reset_s=reset_s, errors=(ProduceUnavailable,))
+    redis_client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=gw.redis_timeout_ms / 1000,
+        socket_connect_timeout=gw.redis_timeout_ms / 1000,
+        retry=Retry(NoBackoff(), 1),
+    )
+    events = load_event_schemas()
+    topic_events = {
+        spec.name: events[spec.event] for spec in topic_catalog(settings.topic_replication_factor) if spec.event
+    }
+    producer = EventProducer(
+        settings.kafka_bootstrap,
+        topic_events,
+        ack_timeout_s=gw.produce_timeout_ms / 1000,
+        retry_after_s=gw.retry_after_s,
+        breaker=kafka_breaker,
+        on_delivery=metrics.delivered,
+    )
+    read_models = ReadModels(settings.mysql, pool_size=gw.mysql_pool_size, breaker=mysql_breaker)
+    tokens = token_service(settings.accounts, redis_client)
+    search_cache = SwrCache(
+        redis_client,
+        redis_breaker,
+        name="job_search",
+        fresh_s=SEARCH_CACHE_TTL_S,
+        stale_s=SEARCH_CACHE_TTL_S,
+        on_lookup=metrics.cache_lookup,
+    )
+    detail_cache = SwrCache(
+        redis_client,
+        redis_breaker,
+        name="job_detail",
+        fresh_s=DETAIL_CACHE_TTL_S,
+        stale_s=60,
+        on_lookup=metrics.cache_lookup,
+    )
+    # A job's edit lock outlives the longest wait for Kafka, so it cannot expire under a running change.
+    lock_ms = gw.produce_timeout_ms + 5_000
+    idempotency = IdempotencyStore(redis_client, redis_breaker, ttl_s=gw.idempotency_ttl_s, lease_ms=lock_ms)
+    limiter = RateLimiter(redis_client, redis_breaker, LocalGcra())
+    account_pool = create_mysql_pool(settings.mysql, gw.mysql_pool_size)
+    account_store = AccountStore(account_pool, max_connections=gw.mysql_pool_size, breaker=mysql_breaker)
+    # argon2 is CPU- and memory-bound: more hashing threads than cores only queue inside the executor.
+    passwords = PasswordHashing(PasswordHasher(), max_concurrency=os.cpu_count() or 1)
+    accounts = Accounts(
+        store=account_store,
+        tokens=tokens,
+        passwords=passwords,
+        profiles=ProfileCache(
+            redis_client, redis_breaker, ttl_s=settings.accounts.profile_cache_ttl_s, on_lookup=metrics.cache_lookup
+        ),
+        limiter=limiter,
+        settings=settings.accounts,
+        user_registered=events["user_registered"],
+    )
+
+    routes: list[BaseRoute] = [
+        *OpsRoutes(producer, read_models, redis_client, metrics).routes(),
+        *DocsRoutes().routes(),
+        *accounts.routes(),
+        *ApplicationRoutes(producer, idempotency, read_models, max_body_bytes=gw.max_body_bytes).routes(),
+        *JobRoutes(
+            producer,
+            JobStore(redis_client, redis_breaker, read_models),
+            read_models,
+            search_cache,
+            detail_cache,
+            max_body_bytes=gw.max_body_bytes,
+            lock_ms=lock_ms,
+        ).routes(),
+    ]
+    middleware = [
+        Middleware(MetricsMiddleware, metrics=metrics),
+        Middleware(
+            InflightLimitMiddleware,
+            max_inflight=gw.max_inflight,
+            retry_after_s=gw.retry_after_s,
+            exempt=_OPS_PATHS,
+            on_change=metrics.inflight.set,
+        ),
+        authentication_middleware(tokens),
+        Middleware(
+            RateLimitMiddleware,
+            limiter=limiter,
+            user_rate=Rate(gw.user_rate_per_min, gw.user_burst),
+            ip_rate=Rate(gw.ip_rate_per_min, gw.ip_burst),
+            on_reject=metrics.rejected,
+        ),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        producer.start()
+        try:
+            yield
+        finally:
+            await search_cache.close()
+            await detail_cache.close()
+            await asyncio.to_thread(producer.stop)
+            await asyncio.to_thread(read_models.close)
+            await asyncio.to_thread(account_store.close)
+            await asyncio.to_thread(account_pool.close)
+            await asyncio.to_thread(passwords.close)
+            await redis_client.aclose()
+
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)

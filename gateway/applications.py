@@ -1,0 +1,150 @@
+"""Applications: a candidate applies (application.created), an employer moves one along its pipeline
+(application.stage_changed), a candidate lists their own. No MySQL write sits on the apply path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway.errors import ApiError, Unavailable
+from gateway.guards import page_params, require_role
+from gateway.idempotency import IdempotencyStore, Outcome
+from gateway.principal import Role
+from gateway.producer import EventProducer
+from gateway.readmodels import ReadModels
+from gateway.validation import Choice, Field, HttpsUrl, Text, check_object, read_json, uuid_param
+
+COVER_LETTER_MAX = 10_000
+RESUME_URL_MAX = 2_048
+STAGES = ("reviewed", "interview", "offer", "hired", "declined")
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-.:]{8,128}$")
+
+APPLICATION_FIELDS = {
+    "cover_letter": Field(Text(1, COVER_LETTER_MAX)),
+    "resume_url": Field(HttpsUrl(RESUME_URL_MAX)),
+    "referral_source": Field(Text(1, 100), required=False, nullable=True),
+}
+STAGE_FIELDS = {"stage": Field(Choice(STAGES))}
+
+
+class ApplicationRoutes:
+    def __init__(
+        self,
+        producer: EventProducer,
+        idempotency: IdempotencyStore,
+        read_models: ReadModels,
+        *,
+        max_body_bytes: int,
+    ) -> None:
+        self._producer = producer
+        self._idempotency = idempotency
+        self._read_models = read_models
+        self._max_body_bytes = max_body_bytes
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/jobs/{job_id}/applications", self.apply, methods=["POST"]),
+            Route("/v1/applications/{application_id}/stage", self.change_stage, methods=["POST"]),
+            Route("/v1/me/applications", self.mine, methods=["GET"]),
+        ]
+
+    async def apply(self, request: Request) -> JSONResponse:
+        candidate = require_role(request, Role.CANDIDATE)
+        job_id = uuid_param(request.path_params["job_id"], "job_id")
+        key = request.headers.get("idempotency-key")
+        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+            raise ApiError(
+                422, "invalid_field", "must be 8 to 128 characters of A-Z a-z 0-9 _ - . :", field="Idempotency-Key"
+            )
+        body = check_object(await read_json(request, self._max_body_bytes), APPLICATION_FIELDS)
+        application_id = str(uuid.uuid4())
+        if key is not None:
+            scoped_key = f"{candidate.user_id}:{key}"
+            fingerprint = _fingerprint(job_id, body)
+            claim = await self._idempotency.claim(scoped_key, fingerprint, application_id)
+            if claim.outcome is Outcome.DONE:
+                return _accepted(claim.application_id)
+            if claim.outcome is Outcome.IN_FLIGHT:
+                raise ApiError(
+                    409,
+                    "idempotency_key_in_flight",
+                    "a request with this Idempotency-Key is still being processed; retry shortly",
+                    field="Idempotency-Key",
+                    headers={"Retry-After": "1"},
+                )
+            if claim.outcome is Outcome.MISMATCH:
+                raise ApiError(
+                    422,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different request",
+                    field="Idempotency-Key",
+                )
+            application_id = claim.application_id
+        record = {
+            "event_id": str(uuid.uuid4()),
+            "application_id": application_id,
+            "job_id": job_id,
+            "candidate_id": candidate.user_id,
+            "idempotency_key": key,
+            "cover_letter": body["cover_letter"],
+            "resume_url": body["resume_url"],
+            "submitted_at": int(time.time() * 1000),
+            "referral_source": body.get("referral_source"),
+        }
+        try:
+            await self._producer.send("application.created", job_id, record)
+        except Unavailable:
+            if key is not None:
+                await self._idempotency.fail(scoped_key, fingerprint, application_id)
+            raise
+        if key is not None:
+            await self._idempotency.complete(scoped_key, fingerprint, application_id)
+        # The event is durable from here on: the answer is 202 even if the key could not be marked done.
+        return _accepted(application_id)
+
+    async def change_stage(self, request: Request) -> JSONResponse:
+        employer = require_role(request, Role.EMPLOYER)
+        application_id = uuid_param(request.path_params["application_id"], "application_id")
+        body = check_object(await read_json(request, self._max_body_bytes), STAGE_FIELDS)
+        application = await self._read_models.application_with_company(application_id)
+        if application is None:
+            raise ApiError(404, "not_found", "no such application (new ones appear within seconds)")
+        if application["company_id"] is None or application["company_id"] != employer.company_id:
+            raise ApiError(403, "forbidden", "only the employer of this application's job may move it")
+        if application["status"] != "accepted":
+            raise ApiError(409, "not_accepted", f"the application is {application['status']}, not accepted")
+        await self._producer.send(
+            "application.stage_changed",
+            application["job_id"],
+            {
+                "event_id": str(uuid.uuid4()),
+                "application_id": application_id,
+                "job_id": application["job_id"],
+                "stage": body["stage"],
+                "changed_by": employer.user_id,
+                "changed_at": int(time.time() * 1000),
+            },
+        )
+        return JSONResponse({"application_id": application_id, "stage": body["stage"]}, status_code=202)
+
+    async def mine(self, request: Request) -> JSONResponse:
+        candidate = require_role(request, Role.CANDIDATE)
+        limit, offset = page_params(request)
+        rows = await self._read_models.candidate_applications(candidate.user_id, limit, offset)
+        return JSONResponse({"items": rows, "limit": limit, "offset": offset})
+
+
+def _fingerprint(job_id: str, body: dict[str, object]) -> str:
+    canonical = json.dumps({"job_id": job_id, **body}, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _accepted(application_id: str) -> JSONResponse:
+    return JSONResponse({"application_id": application_id, "status": "pending"}, status_code=202)

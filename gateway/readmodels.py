@@ -1,0 +1,193 @@
+"""Reads from the MySQL read models the sinks fill: jobs, their tags, applications. The gateway never writes them.
+
+pymysql blocks, so every query runs on a dedicated thread pool as large as the connection pool: a slow database
+holds those threads, never the event loop, and a circuit breaker turns a dead one into fast 503s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import pymysql
+from dbutils.pooled_db import PooledDB
+from pymysql.cursors import DictCursor
+
+from gateway.breaker import CircuitBreaker
+from jobstream.settings import MySQLAddress
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+_JOB_COLUMNS = (
+    "job_id, company_id, title, description, location, remote, salary_min, salary_max, currency, status, "
+    "max_applications, deadline, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    text: str | None = None
+    location: str | None = None
+    remote: bool | None = None
+    salary_min: int | None = None
+    tags: tuple[str, ...] = ()
+    limit: int = 20
+    offset: int = 0
+
+
+class ReadModels:
+    def __init__(self, address: MySQLAddress, *, pool_size: int, breaker: CircuitBreaker) -> None:
+        self._pool = PooledDB(
+            creator=pymysql,
+            maxconnections=pool_size,
+            blocking=True,
+            host=address.host,
+            port=address.port,
+            user=address.user,
+            password=address.password,
+            database=address.database,
+            charset="utf8mb4",
+            autocommit=True,
+            connect_timeout=2,
+            read_timeout=5,
+            write_timeout=5,
+            init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        )
+        self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="mysql")
+        self._breaker = breaker
+        self.in_use = 0
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._pool.close()
+
+    async def ping(self) -> None:
+        await self._run(lambda cursor: cursor.execute("SELECT 1"))
+
+    async def job(self, job_id: str) -> Row | None:
+        def query(cursor: DictCursor) -> Row | None:
+            cursor.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = %s", (job_id,))
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            cursor.execute("SELECT tag FROM job_tags WHERE job_id = %s ORDER BY tag", (job_id,))
+            return _job(row, [r["tag"] for r in cursor.fetchall()])
+
+        return await self._run(query)
+
+    async def application_with_company(self, application_id: str) -> Row | None:
+        """The application and the company owning its job (None when the job is not in the read model yet)."""
+
+        def query(cursor: DictCursor) -> Row | None:
+            cursor.execute(
+                "SELECT a.application_id, a.job_id, a.candidate_id, a.status, a.stage, j.company_id "
+                "FROM applications a LEFT JOIN jobs j ON j.job_id = a.job_id WHERE a.application_id = %s",
+                (application_id,),
+            )
+            return cursor.fetchone()
+
+        return await self._run(query)
+
+    async def candidate_applications(self, candidate_id: str, limit: int, offset: int) -> list[Row]:
+        def query(cursor: DictCursor) -> list[Row]:
+            cursor.execute(
+                "SELECT application_id, job_id, status, rejection_reason, stage, submitted_at, decided_at, "
+                "updated_at FROM applications WHERE candidate_id = %s "
+                "ORDER BY submitted_at DESC, application_id LIMIT %s OFFSET %s",
+                (candidate_id, limit, offset),
+            )
+            return [_plain(row) for row in cursor.fetchall()]
+
+        return await self._run(query)
+
+    async def search_jobs(self, q: JobQuery) -> list[Row]:
+        """Open jobs matching every given filter, the best text match (or the newest) first."""
+        where = ["j.status = 'open'"]
+        params: list[Any] = []
+        order = "j.created_at DESC, j.job_id"
+        if q.text:
+            where.append("MATCH (j.title, j.description) AGAINST (%s IN NATURAL LANGUAGE MODE)")
+            params.append(q.text)
+        if q.location:
+            where.append("j.location = %s")
+            params.append(q.location)
+        if q.remote is not None:
+            where.append("j.remote = %s")
+            params.append(q.remote)
+        if q.salary_min is not None:
+            where.append("j.salary_max >= %s")
+            params.append(q.salary_min)
+        if q.tags:
+            placeholders = ", ".join(["%s"] * len(q.tags))
+            where.append(
+                f"j.job_id IN (SELECT job_id FROM job_tags WHERE tag IN ({placeholders}) "
+                "GROUP BY job_id HAVING COUNT(*) = %s)"
+            )
+            params.extend(q.tags)
+            params.append(len(q.tags))
+        select = f"SELECT {', '.join('j.' + c.strip() for c in _JOB_COLUMNS.split(','))}"
+        if q.text:
+            select += ", MATCH (j.title, j.description) AGAINST (%s IN NATURAL LANGUAGE MODE) AS score"
+            params.insert(0, q.text)
+            order = "score DESC, j.created_at DESC, j.job_id"
+        sql = f"{select} FROM jobs j WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s OFFSET %s"
+        params.extend([q.limit, q.offset])
+
+        def query(cursor: DictCursor) -> list[Row]:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            if not rows:
+                return []
+            ids = [row["job_id"] for row in rows]
+            cursor.execute(
+                f"SELECT job_id, tag FROM job_tags WHERE job_id IN ({', '.join(['%s'] * len(ids))}) ORDER BY tag",
+                ids,
+            )
+            tags: dict[str, list[str]] = {}
+            for tag_row in cursor.fetchall():
+                tags.setdefault(tag_row["job_id"], []).append(tag_row["tag"])
+            for row in rows:
+                row.pop("score", None)
+            return [_job(row, tags.get(row["job_id"], [])) for row in rows]
+
+        return await self._run(query)
+
+    async def _run(self, query: Callable[[DictCursor], T]) -> T:
+        loop = asyncio.get_running_loop()
+
+        def work() -> T:
+            with self._pool.connection() as connection, connection.cursor(DictCursor) as cursor:
+                return query(cursor)
+
+        # Counted on the loop's thread, so no lock: queries running or queued for a connection.
+        self.in_use += 1
+        try:
+            return await self._breaker.call(lambda: loop.run_in_executor(self._executor, work))
+        finally:
+            self.in_use -= 1
+
+
+def _job(row: Row, tags: list[str]) -> Row:
+    job = _plain(row)
+    job["remote"] = bool(job["remote"])
+    job["tags"] = tags
+    return job
+
+
+def _plain(row: Row) -> Row:
+    """A row as JSON-ready values: datetimes (stored in UTC) become ISO 8601 strings with a Z."""
+    return {
+        key: value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+        for key, value in row.items()
+    }
+
+
+def iso_to_millis(value: str | None) -> int | None:
+    if value is None:
+        return None
+    return int(datetime.fromisoformat(value).timestamp() * 1000)

@@ -1,0 +1,141 @@
+import asyncio
+import uuid
+
+import pytest
+
+from gateway.app import build_app
+from gateway.breaker import CircuitBreaker, CircuitOpen
+from gateway.principal import Role
+from gateway.ratelimit import LocalGcra, Rate
+
+pytestmark = pytest.mark.anyio
+
+CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+async def test_health_readiness_and_metrics_answer(gateway_factory, mint_token):
+    client = await gateway_factory()
+    _, headers = mint_token(Role.CANDIDATE)
+    await client.get("/v1/me/applications", headers=headers)
+
+    health = await client.get("/healthz")
+    ready = await client.get("/readyz")
+    metrics = await client.get("/metrics")
+
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"kafka": "ok", "mysql": "ok", "redis": "ok"}
+    assert 'gateway_request_seconds_count{method="GET",route="/v1/me/applications",status="200"} 1.0' in metrics.text
+    assert "gateway_producer_queue_depth" in metrics.text
+
+
+async def test_readiness_names_an_unreachable_broker(gateway_factory):
+    client = await gateway_factory(kafka_bootstrap="127.0.0.1:1")
+
+    ready = await client.get("/readyz")
+
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["kafka"] == "down"
+    assert ready.json()["checks"]["mysql"] == "ok"
+
+
+async def test_the_openapi_document_and_docs_page_cover_every_route(gateway_factory, settings):
+    client = await gateway_factory()
+    served = {(route.path, method.lower()) for route in build_app(settings).routes for method in route.methods}
+
+    document = (await client.get("/openapi.json")).json()
+    docs = await client.get("/docs")
+
+    assert document["openapi"].startswith("3.")
+    documented = {(path, method) for path, operations in document["paths"].items() for method in operations}
+    assert documented == {(path, method) for path, method in served if method != "head"} - {
+        ("/openapi.json", "get"),
+        ("/docs", "get"),
+    }
+    assert docs.headers["content-type"].startswith("text/html")
+    assert "/v1/jobs/{job_id}/close" in docs.text
+
+
+async def test_unknown_routes_and_methods_answer_json_errors(gateway_factory):
+    client = await gateway_factory()
+
+    missing = await client.get("/v1/nothing-here")
+    wrong_method = await client.delete("/v1/jobs")
+
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_a_user_past_the_rate_gets_429_with_retry_after_then_recovers(gateway_factory, mint_token):
+    client = await gateway_factory(user_rate_per_min=120, user_burst=3)
+    _, headers = mint_token(Role.CANDIDATE)
+
+    allowed = [await client.get("/v1/me/applications", headers=headers) for _ in range(3)]
+    refused = await client.get("/v1/me/applications", headers=headers)
+    await asyncio.sleep(int(refused.headers["Retry-After"]) + 0.1)
+    recovered = await client.get("/v1/me/applications", headers=headers)
+    metrics = (await client.get("/metrics")).text
+
+    assert [r.status_code for r in allowed] == [200, 200, 200]
+    assert [r.headers["RateLimit-Remaining"] for r in allowed] == ["2", "1", "0"]
+    assert (refused.status_code, refused.json()["error"]["code"]) == (429, "rate_limited")
+    assert refused.headers["RateLimit-Limit"] == "3"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 2
+    assert recovered.status_code == 200
+    assert 'gateway_rate_limited_total{identity="user"} 1.0' in metrics
+
+
+async def test_with_redis_down_reads_work_and_rate_limits_hold_per_instance(gateway_factory):
+    client = await gateway_factory(redis_url=CLOSED_PORT_REDIS, ip_rate_per_min=60, ip_burst=5, redis_timeout_ms=100)
+
+    statuses = [
+        (await client.get("/v1/jobs", params={"q": f"nothing{uuid.uuid4().hex}"})).status_code for _ in range(7)
+    ]
+
+    assert statuses[:5] == [200] * 5
+    assert statuses[5:] == [429, 429]
+
+
+async def test_an_open_breaker_fails_fast_then_lets_one_trial_through():
+    now = [0.0]
+    breaker = CircuitBreaker("mysql", failures=2, reset_s=5, errors=(OSError,), clock=lambda: now[0])
+    calls = []
+
+    async def failing() -> None:
+        calls.append("fail")
+        raise OSError("down")
+
+    async def working() -> str:
+        calls.append("ok")
+        return "ok"
+
+    for _ in range(2):
+        with pytest.raises(CircuitOpen):
+            await breaker.call(failing)
+    with pytest.raises(CircuitOpen) as refused:
+        await breaker.call(working)
+    now[0] = 5.0
+    result = await breaker.call(working)
+
+    assert calls == ["fail", "fail", "ok"]
+    assert refused.value.status == 503 and refused.value.headers["Retry-After"] == "5"
+    assert (result, breaker.state) == ("ok", "closed")
+
+
+def test_the_local_fallback_limiter_applies_the_tightest_limit():
+    now = [100.0]
+    limiter = LocalGcra(clock=lambda: now[0])
+    limits = [("ip:1.2.3.4", Rate(600, 10)), ("user:u", Rate(60, 2))]
+
+    verdicts = [limiter.check(limits) for _ in range(3)]
+    now[0] += 1.0
+    later = limiter.check(limits)
+
+    assert [v.allowed for v in verdicts] == [True, True, False]
+    assert verdicts[2].refused_by == "user"
+    assert later.allowed

@@ -114,6 +114,14 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             event="notification_outcome",
         ),
         TopicSpec(
+            name="notification.retry",
+            partitions=JOB_PARTITIONS,
+            replication_factor=rf,
+            key="recipient_id",
+            description="Notifications to try again after their not-before time; attempts and last error in headers.",
+            event="notification_requested",
+        ),
+        TopicSpec(
             name="notification.dead_letter",
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
@@ -130,5 +138,23 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             description="Poison messages (undecodable, unknown schema) copied byte for byte, the reason in headers.",
             event=None,
             retention_ms=30 * DAY_MS,
+        ),
+        TopicSpec(
+            name="analytics.job_minute",
+            partitions=JOB_PARTITIONS,
+            replication_factor=rf,
+            key="job_id",
+            description="Per job, per closed 1-minute tumbling window: decisions by outcome and reason, views.",
+            event="job_window_stats",
+            retention_ms=90 * DAY_MS,
+        ),
+        TopicSpec(
+            name="analytics.company_hour",
+            partitions=JOB_PARTITIONS,
+            replication_factor=rf,
+            key="company_id",
+            description="Per company, per closed 1-hour window hopping every 5 minutes: the views-to-decisions funnel.",
+            event="company_window_stats",
+            retention_ms=90 * DAY_MS,
         ),
     )

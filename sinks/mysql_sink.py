@@ -1,0 +1,117 @@
+"""A generic batched upsert sink for MySQL read models, on Quix Streams' `BatchingSink`.
+
+Each batch (one topic partition between two checkpoints) is one short READ COMMITTED transaction in which
+a `Mapping` turns the batch's events into multi-row upserts. Deadlocks, lock wait timeouts and lost
+connections are retried with jittered exponential backoff; when MySQL stays down or slow, the sink raises
+`SinkBackpressureError` so Quix pauses the partitions and re-reads the batch later instead of buffering.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import pymysql
+from pymysql.cursors import Cursor
+from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
+from quixstreams.sinks.base.item import SinkItem
+
+from jobstream.settings import SinkSettings
+from sinks.mysql_pool import MySQLPool
+
+logger = logging.getLogger(__name__)
+
+# Lock wait timeout, deadlock: the transaction was rolled back and can simply run again.
+_CONFLICTS = frozenset({1205, 1213})
+# Too many connections, server shutting down, cannot connect, server gone, connection lost (or timed out).
+_UNAVAILABLE = frozenset({1040, 1053, 2002, 2003, 2006, 2013})
+
+
+class Mapping(Protocol):
+    """Turns one topic's events into upserts. `suffix` names the tables written (``__shadow`` in a replay)."""
+
+    topic: str
+    tables: tuple[str, ...]
+
+    def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    backoff_base_s: float
+    backoff_cap_s: float
+    backpressure_s: float
+
+    @classmethod
+    def from_settings(cls, sinks: SinkSettings) -> RetryPolicy:
+        return cls(
+            max_attempts=sinks.max_attempts,
+            backoff_base_s=sinks.backoff_base_ms / 1000,
+            backoff_cap_s=sinks.backoff_cap_ms / 1000,
+            backpressure_s=sinks.backpressure_s,
+        )
+
+    def backoff_s(self, failed_attempts: int) -> float:
+        """Full jitter, so writers that collided do not collide again at the same instant."""
+        return random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** (failed_attempts - 1)))
+
+
+class MySQLUpsertSink(BatchingSink):
+    """Writes each batch of `mapping.topic` through `mapping` in one transaction on a pooled connection."""
+
+    def __init__(self, pool: MySQLPool, mapping: Mapping, retry: RetryPolicy, suffix: str = "") -> None:
+        super().__init__()
+        self._pool = pool
+        self._mapping = mapping
+        self._retry = retry
+        self._suffix = suffix
+
+    def __repr__(self) -> str:
+        return f"<MySQLUpsertSink {self._mapping.topic} -> {', '.join(self._mapping.tables)}{self._suffix}>"
+
+    def setup(self) -> None:
+        self._pool.open()
+
+    def write(self, batch: SinkBatch) -> None:
+        self.write_items(list(batch))
+
+    def write_items(self, items: Sequence[SinkItem]) -> None:
+        """One transaction for `items`, retried on conflicts; backpressure once the attempts run out."""
+        if not items:
+            return
+        for attempt in range(1, self._retry.max_attempts + 1):
+            try:
+                self._transaction(items)
+                return
+            except pymysql.MySQLError as error:
+                code = error.args[0] if error.args and isinstance(error.args[0], int) else None
+                if code not in _CONFLICTS and code not in _UNAVAILABLE:
+                    raise
+                if attempt == self._retry.max_attempts:
+                    logger.warning("%r: MySQL error %s after %d attempts, pausing: %s", self, code, attempt, error)
+                    raise SinkBackpressureError(retry_after=self._retry.backpressure_s) from error
+                time.sleep(self._retry.backoff_s(attempt))
+
+    def _transaction(self, items: Sequence[SinkItem]) -> None:
+        with self._pool.connection() as connection:
+            connection.begin()
+            try:
+                with connection.cursor() as cursor:
+                    self._mapping.write(cursor, items, self._suffix)
+                connection.commit()
+            except BaseException:
+                _rollback_quietly(connection)
+                raise
+
+
+def _rollback_quietly(connection: pymysql.Connection) -> None:
+    # The connection may be the thing that failed; the original error is the one worth raising.
+    try:
+        connection.rollback()
+    except pymysql.MySQLError:
+        logger.debug("rollback failed on a broken connection", exc_info=True)

@@ -1,0 +1,258 @@
+"""`python -m sinks.replay`: rebuild MySQL read models from their topics, swapped in atomically.
+
+Each table of the chosen models is rebuilt in ``<table>__shadow`` (created LIKE the table) by the very
+mappings the live sink uses, then all of them replace the live tables in one ``RENAME TABLE``: readers
+see the old model or the new one, never a half-built one. Reading is a plain consumer with `assign()`:
+from the earliest offsets, or with --since from `offsets_for_times` on top of a copy of the live tables,
+up to the high watermarks captured at start; it never commits offsets in any group. After the swap, a
+catch-up pass re-applies what arrived during the rebuild (the live sink wrote those into the old tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from quixstreams.sinks.base.item import SinkItem
+from tqdm import tqdm
+
+from jobstream.errors import JobstreamError
+from jobstream.settings import Settings
+from schemas.avro import EventSchema, load_event_schemas
+from schemas.errors import SchemaError
+from schemas.topics import topic_catalog
+from sinks.app import mysql_pool
+from sinks.checksum import model_checksum
+from sinks.models import ReadModel, read_models
+from sinks.mysql_pool import MySQLPool
+from sinks.mysql_sink import MySQLUpsertSink, RetryPolicy
+
+SHADOW = "__shadow"
+OLD = "__old"
+_TIMEOUT_S = 10.0
+
+Offsets = dict[tuple[str, int], int]
+
+
+class ReplayError(JobstreamError):
+    """A replay cannot read its topics or decode a message; the live tables are left as they were."""
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    events: int
+    tables: tuple[str, ...]
+    # model_checksum of the rebuilt tables, taken before the swap (the catch-up may add to them after).
+    checksum: str
+    swapped: bool
+    catch_up_events: int
+    seconds: float
+
+
+def replay(
+    settings: Settings,
+    models: Sequence[ReadModel],
+    *,
+    database: str | None = None,
+    since: datetime | None = None,
+    until: Offsets | None = None,
+    dry_run: bool = False,
+    catch_up: bool = True,
+    batch_size: int = 2_000,
+    progress: bool = True,
+) -> ReplayResult:
+    """Rebuild `models` up to `until` (default: the high watermarks now). A dry run builds and drops the shadows."""
+    started = time.monotonic()
+    tables = tuple(dict.fromkeys(table for model in models for table in model.tables))
+    pool = mysql_pool(settings, database)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": "jobstream-replay",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            "log_level": 0,
+        }
+    )
+    try:
+        topics = [mapping.topic for model in models for mapping in model.mappings]
+        ends = until if until is not None else high_watermarks(consumer, topics)
+        starts = _start_offsets(consumer, ends, since)
+        _create_shadows(pool, tables, copy=since is not None)
+        try:
+            events = _apply(
+                consumer, settings, _sinks(pool, settings, models, SHADOW), starts, ends, batch_size, progress
+            )
+            with pool.connection() as connection:
+                checksum = model_checksum(connection, tables, SHADOW)
+        except BaseException:
+            _drop(pool, [table + SHADOW for table in tables])
+            raise
+        if dry_run:
+            _drop(pool, [table + SHADOW for table in tables])
+            return ReplayResult(events, tables, checksum, False, 0, time.monotonic() - started)
+        _swap(pool, tables)
+        caught_up = 0
+        if catch_up:
+            sinks = _sinks(pool, settings, models, "")
+            caught_up = _apply(consumer, settings, sinks, ends, high_watermarks(consumer, topics), batch_size, False)
+        return ReplayResult(events, tables, checksum, True, caught_up, time.monotonic() - started)
+    finally:
+        consumer.close()
+        pool.close()
+
+
+def high_watermarks(consumer: Consumer, topics: Sequence[str]) -> Offsets:
+    ends: Offsets = {}
+    for topic in topics:
+        metadata = consumer.list_topics(topic, timeout=_TIMEOUT_S).topics[topic]
+        if metadata.error is not None:
+            raise ReplayError(f"{topic}: {metadata.error}")
+        for partition in metadata.partitions:
+            _, ends[(topic, partition)] = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=_TIMEOUT_S
+            )
+    return ends
+
+
+def _start_offsets(consumer: Consumer, ends: Offsets, since: datetime | None) -> Offsets:
+    if since is None:
+        return {tp: consumer.get_watermark_offsets(TopicPartition(*tp), timeout=_TIMEOUT_S)[0] for tp in ends}
+    millis = int(since.timestamp() * 1000)
+    found = consumer.offsets_for_times([TopicPartition(t, p, millis) for t, p in ends], timeout=_TIMEOUT_S)
+    # -1: nothing at or after `since` in that partition.
+    return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else ends[(tp.topic, tp.partition)] for tp in found}
+
+
+def _sinks(pool: MySQLPool, settings: Settings, models: Sequence[ReadModel], suffix: str) -> dict[str, MySQLUpsertSink]:
+    retry = RetryPolicy.from_settings(settings.sinks)
+    return {m.topic: MySQLUpsertSink(pool, m, retry, suffix) for model in models for m in model.mappings}
+
+
+def _apply(
+    consumer: Consumer,
+    settings: Settings,
+    sinks: dict[str, MySQLUpsertSink],
+    starts: Offsets,
+    ends: Offsets,
+    batch_size: int,
+    progress: bool,
+) -> int:
+    """Read [start, end) of every partition, writing each partition's events in batches; returns the count."""
+    pending = {tp: end for tp, end in ends.items() if starts[tp] < end}
+    if not pending:
+        return 0
+    events = {spec.name: spec.event for spec in topic_catalog(settings.topic_replication_factor)}
+    schemas = load_event_schemas()
+    decoders = {topic: schemas[events[topic] or ""] for topic in sinks}
+    buffers: dict[tuple[str, int], list[SinkItem]] = {tp: [] for tp in pending}
+    total = sum(end - starts[tp] for tp, end in pending.items())
+    count = 0
+
+    def finish(tp: tuple[str, int]) -> None:
+        sinks[tp[0]].write_items(buffers.pop(tp))
+        pending.pop(tp)
+        consumer.incremental_unassign([TopicPartition(*tp)])
+
+    consumer.incremental_assign([TopicPartition(t, p, starts[(t, p)]) for t, p in pending])
+    with tqdm(total=total, unit="ev", disable=not progress, file=sys.stderr, desc="replay") as bar:
+        while pending:
+            for message in consumer.consume(num_messages=batch_size, timeout=1.0):
+                tp = (message.topic(), message.partition())
+                if tp not in pending:
+                    continue
+                error = message.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise ReplayError(f"{tp[0]}[{tp[1]}]: {error}")
+                    if message.offset() >= pending[tp]:
+                        finish(tp)
+                    continue
+                if message.offset() >= pending[tp]:
+                    finish(tp)
+                    continue
+                buffers[tp].append(_item(decoders[tp[0]], message))
+                count += 1
+                bar.update(1)
+                if message.offset() >= pending[tp] - 1:
+                    finish(tp)
+                elif len(buffers[tp]) >= batch_size:
+                    sinks[tp[0]].write_items(buffers[tp])
+                    buffers[tp] = []
+    return count
+
+
+def _item(decoder: EventSchema, message: Message) -> SinkItem:
+    try:
+        value = decoder.decode(message.value() or b"")
+    except SchemaError as error:
+        raise ReplayError(f"{message.topic()}[{message.partition()}]@{message.offset()}: {error}") from error
+    key = message.key()
+    return SinkItem(
+        value=value,
+        key=key.decode() if isinstance(key, bytes) else key,
+        timestamp=message.timestamp()[1],
+        headers=message.headers() or [],
+        offset=message.offset() or 0,
+    )
+
+
+def _create_shadows(pool: MySQLPool, tables: Sequence[str], copy: bool) -> None:
+    _drop(pool, [table + suffix for table in tables for suffix in (SHADOW, OLD)])
+    with pool.connection() as connection, connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"CREATE TABLE `{table}{SHADOW}` LIKE `{table}`")
+            if copy:
+                cursor.execute(f"INSERT INTO `{table}{SHADOW}` SELECT * FROM `{table}`")
+        connection.commit()
+
+
+def _swap(pool: MySQLPool, tables: Sequence[str]) -> None:
+    renames = ", ".join(f"`{t}` TO `{t}{OLD}`, `{t}{SHADOW}` TO `{t}`" for t in tables)
+    with pool.connection() as connection, connection.cursor() as cursor:
+        cursor.execute(f"RENAME TABLE {renames}")
+    _drop(pool, [table + OLD for table in tables])
+
+
+def _drop(pool: MySQLPool, tables: Sequence[str]) -> None:
+    with pool.connection() as connection, connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {', '.join(f'`{table}`' for table in tables)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    models = read_models()
+    parser = argparse.ArgumentParser(prog="python -m sinks.replay", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", choices=[*sorted(models), "all"], help="repeatable; default all")
+    parser.add_argument("--since", type=datetime.fromisoformat, help="ISO 8601 time: re-apply events from then on")
+    parser.add_argument("--dry-run", action="store_true", help="build the shadow tables and report, swap nothing")
+    parser.add_argument("--no-catch-up", action="store_true", help="skip re-applying events that arrived meanwhile")
+    parser.add_argument("--batch-size", type=int, default=2_000, help="events per transaction (default 2000)")
+    args = parser.parse_args(argv)
+    names = sorted(models) if not args.model or "all" in args.model else args.model
+    since = args.since
+    if since is not None and since.tzinfo is None:
+        parser.error("--since needs a time zone, e.g. 2026-01-31T12:00:00+00:00")
+    result = replay(
+        Settings.from_env(),
+        [models[name] for name in names],
+        since=since,
+        dry_run=args.dry_run,
+        catch_up=not args.no_catch_up,
+        batch_size=args.batch_size,
+    )
+    rate = result.events / result.seconds if result.seconds else 0.0
+    verb = "built (dry run, dropped)" if not result.swapped else "rebuilt and swapped in"
+    print(f"{verb}: {', '.join(result.tables)} from {result.events} events in {result.seconds:.1f}s ({rate:.0f}/s)")
+    if result.swapped:
+        print(f"catch-up after the swap: {result.catch_up_events} events")
+    print(f"checksum (sha256 of rows in primary-key order): {result.checksum}")
+
+
+if __name__ == "__main__":
+    main()

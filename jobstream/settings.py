@@ -357,7 +357,7 @@ def _notification_settings(reader: _Reader) -> NotificationSettings:
         inline_budget_ms=reader.integer("JOBSTREAM_NOTIFICATIONS_INLINE_BUDGET_MS", 2_000, minimum=1),
         provider_timeout_ms=reader.integer("JOBSTREAM_NOTIFICATIONS_PROVIDER_TIMEOUT_MS", 5_000, minimum=1),
         dedup_ttl_s=reader.integer("JOBSTREAM_NOTIFICATIONS_DEDUP_TTL_S", 14 * 24 * 3600, minimum=1),
-        metrics_port=reader.integer("JOBSTREAM_NOTIFICATIONS_METRICS_PORT", 9464, minimum=0, maximum=65535),
+        metrics_port=reader.integer("JOBSTREAM_NOTIFICATIONS_METRICS_PORT", 9467, minimum=0, maximum=65535),
     )
     if settings.backoff_cap_ms < settings.backoff_base_ms:
         raise SettingsError(

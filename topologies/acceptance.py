@@ -1,0 +1,96 @@
+"""The acceptance topology: decides every application exactly once. Run it with ``python -m topologies.acceptance``.
+
+Reads job.lifecycle and application.created (co-partitioned by job_id) as one stream, aligned by timestamp, into
+one RocksDB state store keyed by job_id and backed by a changelog topic; the rules are in
+`topologies.acceptance_rules`. Writes application.decided and notification.requested; poison messages go to
+dead_letter. Scale by starting more processes with the same consumer group: partitions, and the state of their
+jobs (restored from the changelog), move between them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+from quixstreams import Application, State
+
+from jobstream.settings import Settings
+from schemas.avro import load_event_schemas
+from topologies.acceptance_messages import DECIDED_TOPIC, KEY_FIELDS, NOTIFICATION_TOPIC, Outbound, decision_messages
+from topologies.acceptance_rules import Duplicate, JobBook, epoch_ms
+from topologies.dead_letter import DEAD_LETTER_TOPIC, Decoded, EventDecoder, route_poison
+from topologies.metrics import AcceptanceMetrics, TopologyMetrics
+from topologies.runtime import (
+    avro_output_topic,
+    build_application,
+    catalog_events,
+    dead_letter_topic,
+    input_topic,
+    provenance,
+    require_topics,
+)
+
+LIFECYCLE_TOPIC = "job.lifecycle"
+APPLICATIONS_TOPIC = "application.created"
+
+
+class AcceptanceProcessor:
+    """The stateful step: lifecycle events update the job; applications get their decision's messages."""
+
+    def __init__(self, metrics: AcceptanceMetrics) -> None:
+        self._metrics = metrics
+
+    def __call__(self, value: Decoded, state: State) -> list[Outbound]:
+        book = JobBook(state)
+        if value.topic == LIFECYCLE_TOPIC:
+            book.apply_lifecycle(value.record)
+            return []
+        verdict = book.decide(value.record)
+        if isinstance(verdict, Duplicate):
+            self._metrics.duplicates.labels(verdict.kind.value).inc()
+            return []
+        now = datetime.now(UTC)
+        reason = "" if verdict.reason is None else verdict.reason.value
+        self._metrics.decisions.labels(verdict.outcome, reason).inc()
+        self._metrics.delay.observe(max(0, epoch_ms(now) - epoch_ms(value.record["submitted_at"])) / 1000)
+        return decision_messages(verdict, now)
+
+
+def build_acceptance(settings: Settings, metrics: TopologyMetrics, decisions: AcceptanceMetrics) -> Application:
+    """Wire the acceptance topology into a ready-to-run Application."""
+    topology = settings.acceptance
+    outputs = (DECIDED_TOPIC, NOTIFICATION_TOPIC)
+    require_topics(settings.kafka_bootstrap, [LIFECYCLE_TOPIC, APPLICATIONS_TOPIC, *outputs, DEAD_LETTER_TOPIC])
+    events = catalog_events(load_event_schemas(), [LIFECYCLE_TOPIC, APPLICATIONS_TOPIC, *outputs])
+    app = build_application(settings.kafka_bootstrap, topology, metrics)
+
+    jobs = app.dataframe(input_topic(app, LIFECYCLE_TOPIC))
+    applications = app.dataframe(input_topic(app, APPLICATIONS_TOPIC))
+    decoder = EventDecoder({name: events[name] for name in (LIFECYCLE_TOPIC, APPLICATIONS_TOPIC)}, key_field="job_id")
+    decoded = jobs.concat(applications).apply(decoder, metadata=True)
+    valid = route_poison(decoded, dead_letter_topic(app, DEAD_LETTER_TOPIC), topology.consumer_group, metrics.poison)
+    outbound = valid.apply(AcceptanceProcessor(decisions), stateful=True, expand=True)
+    outbound = outbound.set_headers(lambda value, key, timestamp, headers: provenance(headers, topology.consumer_group))
+    for name in outputs:
+        key_field = KEY_FIELDS[name]
+        (
+            outbound.filter(lambda message, name=name: message.topic == name)
+            .apply(lambda message: message.record)
+            .to_topic(avro_output_topic(app, name, events[name]), key=lambda record, field=key_field: record[field])
+        )
+    return app
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    registry = CollectorRegistry()
+    metrics = TopologyMetrics(registry, "acceptance")
+    app = build_acceptance(settings, metrics, AcceptanceMetrics(registry))
+    metrics.serve(settings.acceptance.metrics_port)
+    app.run()
+
+
+if __name__ == "__main__":
+    main()

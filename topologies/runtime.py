@@ -1,0 +1,87 @@
+"""The Quix Streams `Application` every topology runs in, configured from its `TopologySettings`.
+
+Exactly-once: each checkpoint (every `commit_interval_ms`) is one Kafka transaction holding the outputs, the state
+changelog records and the input offsets. A new consumer group starts from the earliest offsets, so a topology
+deployed late still decides every application ever produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from confluent_kafka.admin import AdminClient
+from quixstreams import Application
+from quixstreams.models import Topic
+
+from jobstream.settings import TopologySettings
+from schemas.avro import EventSchema
+from schemas.serde import AvroEventSerializer
+from schemas.topics import topic_catalog
+from topologies.errors import MissingTopicsError
+from topologies.metrics import STATISTICS_INTERVAL_MS, TopologyMetrics
+
+_ADMIN_TIMEOUT_S = 10.0
+_FETCH_WAIT_MAX_MS = 50
+PROVENANCE_HEADER = "jobstream-topology"
+
+
+def require_topics(bootstrap: str, names: Iterable[str]) -> None:
+    """Fail fast when a catalog topic is missing, rather than let Quix create it with its own defaults."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    existing = admin.list_topics(timeout=_ADMIN_TIMEOUT_S).topics
+    missing = sorted(set(names) - set(existing))
+    if missing:
+        raise MissingTopicsError(missing)
+
+
+def catalog_events(events: Mapping[str, EventSchema], names: Iterable[str]) -> dict[str, EventSchema]:
+    """Each named topic's Avro event, as the topic catalog declares it."""
+    specs = {spec.name: spec for spec in topic_catalog(replication_factor=1)}  # only names and events are read
+    return {name: events[str(specs[name].event)] for name in names}
+
+
+def build_application(bootstrap: str, topology: TopologySettings, metrics: TopologyMetrics) -> Application:
+    """An exactly-once Application for one topology process; the caller adds dataframes and calls `run()`."""
+    consumer_config: dict[str, object] = {
+        "session.timeout.ms": topology.session_timeout_ms,
+        # Quix asks the broker for watermarks of every assigned partition and changelog while (re)balancing, on the
+        # connection that long-polls fetches: each request queues behind a fetch waiting up to this long.
+        "fetch.wait.max.ms": _FETCH_WAIT_MAX_MS,
+        "statistics.interval.ms": STATISTICS_INTERVAL_MS,
+        "stats_cb": metrics.statistics,
+    }
+    producer_config: dict[str, object] = {"transaction.timeout.ms": topology.transaction_timeout_ms}
+    if topology.instance_id is not None:
+        instance = f"{topology.consumer_group}-{topology.instance_id}"
+        consumer_config["group.instance.id"] = instance
+        producer_config["transactional.id"] = instance
+    return Application(
+        broker_address=bootstrap,
+        consumer_group=topology.consumer_group,
+        auto_offset_reset="earliest",
+        commit_interval=topology.commit_interval_ms / 1000,
+        processing_guarantee="exactly-once",
+        state_dir=topology.state_dir,
+        consumer_extra_config=consumer_config,
+        producer_extra_config=producer_config,
+        on_message_processed=metrics.message_processed,
+    )
+
+
+def provenance(headers: Sequence[tuple[str, bytes]] | None, consumer_group: str) -> list[tuple[str, bytes]]:
+    """The input's headers (trace context passes through) plus ``jobstream-topology``: which group wrote this."""
+    return [*(headers or []), (PROVENANCE_HEADER, consumer_group.encode())]
+
+
+def input_topic(app: Application, name: str) -> Topic:
+    """A topic read as raw bytes: decoding happens in the dataframe, where failures can be dead-lettered."""
+    return app.topic(name, key_deserializer="bytes", value_deserializer="bytes")
+
+
+def avro_output_topic(app: Application, name: str, event: EventSchema) -> Topic:
+    """A topic written with `event`'s newest Avro schema and a string key."""
+    return app.topic(name, key_serializer="str", value_serializer=AvroEventSerializer(event))
+
+
+def dead_letter_topic(app: Application, name: str) -> Topic:
+    return app.topic(name, key_serializer="bytes", value_serializer="bytes")

@@ -1,14 +1,16 @@
 # The two commands a newcomer needs: `make run` (the platform on the local stack) and `make test`.
 PY := .venv/bin/python
 
-.PHONY: run test down status lint bootstrap
+.PHONY: run demo test down status lint bootstrap
 
 bootstrap:
 	@stack/bootstrap.sh
 
 run: bootstrap
-	@$(PY) -m stack up
-	@echo "Jobstream's local stack is up; stop it with: make down"
+	@stack/run.sh
+
+demo: bootstrap
+	@$(PY) -m stack.demo
 
 test: bootstrap
 	@$(PY) -m stack up

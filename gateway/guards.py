@@ -34,6 +34,7 @@ def _int_param(request: Request, name: str, default: int, minimum: int, maximum:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+    # isascii: str.isdigit also accepts digits such as "²" that int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= maximum:
         raise ApiError(422, "invalid_field", f"must be an integer from {minimum} to {maximum}", field=name)
     return int(raw)

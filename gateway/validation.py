@@ -90,8 +90,12 @@ class HttpsUrl:
         text = Text(1, self.max_length).check(name, value)
         if any(c.isspace() for c in text) or not text.isprintable():
             raise InvalidField(name, "must be an https:// URL without spaces")
-        parts = urlsplit(text)
-        if parts.scheme != "https" or not parts.hostname:
+        try:
+            parts = urlsplit(text)
+            host = parts.hostname
+        except ValueError:  # urllib refuses malformed hosts such as "https://["
+            raise InvalidField(name, "must be an https:// URL with a valid host") from None
+        if parts.scheme != "https" or not host:
             raise InvalidField(name, "must be an https:// URL with a host")
         return text
 
@@ -154,7 +158,11 @@ class Timestamp:
             raise InvalidField(name, "must be an ISO 8601 date-time such as 2026-12-31T23:59:00Z") from None
         if moment.tzinfo is None:
             raise InvalidField(name, "must carry a UTC offset, e.g. a trailing Z")
-        if not 1970 < moment.astimezone(UTC).year < 9999:
+        try:
+            year = moment.astimezone(UTC).year
+        except OverflowError:  # an offset pushing 0001-01-01 or 9999-12-31 out of datetime's range
+            year = moment.year
+        if not 1970 < year < 9999:
             raise InvalidField(name, "must be a date between 1971 and 9998")
         return int(moment.timestamp() * 1000)
 

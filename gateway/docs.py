@@ -73,6 +73,12 @@ def _path_id(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": _UUID}
 
 
+_ANALYTICS_RANGE = [
+    {"name": name, "in": "query", "schema": {"type": "string", "format": "date-time"}} for name in ("since", "until")
+]
+_ANALYTICS_LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}
+_ANALYTICS_ERRORS = _errors(401, 403, 404, 422, 429, 503)
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "Jobstream gateway", "version": "1"},
@@ -222,6 +228,34 @@ OPENAPI: dict[str, Any] = {
         "/v1/me": {
             "get": {"summary": "The caller's profile.", "responses": {"200": {"description": "Profile"}}},
             "patch": {"summary": "Change the display name.", "responses": {"200": {"description": "Profile"}}},
+        },
+        "/v1/analytics/jobs/{job_id}/windows": {
+            "get": {
+                "summary": "A job's 1-minute windows in [since, until), oldest first (analyst, admin, its employer).",
+                "parameters": [_path_id("job_id"), *_ANALYTICS_RANGE, _ANALYTICS_LIMIT],
+                "responses": {"200": {"description": "A page of windows; next_since"}, **_ANALYTICS_ERRORS},
+            }
+        },
+        "/v1/analytics/companies/{company_id}/windows": {
+            "get": {
+                "summary": "A company's 1-hour windows hopping every 5 minutes (analyst, admin, its employers).",
+                "parameters": [_path_id("company_id"), *_ANALYTICS_RANGE, _ANALYTICS_LIMIT],
+                "responses": {"200": {"description": "A page of windows; next_since"}, **_ANALYTICS_ERRORS},
+            }
+        },
+        "/v1/analytics/jobs/{job_id}/funnel": {
+            "get": {
+                "summary": "A job's funnel: views, decided applications, accepted, stages, conversions.",
+                "parameters": [_path_id("job_id")],
+                "responses": {"200": {"description": "The funnel"}, **_ANALYTICS_ERRORS},
+            }
+        },
+        "/v1/analytics/rejections": {
+            "get": {
+                "summary": "Rejections by reason over the job windows (employers: their company only).",
+                "parameters": [*_ANALYTICS_RANGE, {"name": "company_id", "in": "query", "schema": _UUID}],
+                "responses": {"200": {"description": "Counts by reason, busiest first"}, **_ANALYTICS_ERRORS},
+            }
         },
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "ok"}}}},
         "/readyz": {

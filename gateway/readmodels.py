@@ -7,6 +7,7 @@ holds those threads, never the event loop, and a circuit breaker turns a dead on
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,50 @@ _JOB_COLUMNS = (
     "job_id, company_id, title, description, location, remote, salary_min, salary_max, currency, status, "
     "max_applications, deadline, created_at, updated_at"
 )
+
+# The analytics reads, by name, so tests/test_gateway_analytics.py can EXPLAIN exactly what runs. Windows filter
+# on window_start in [since, until); each read walks one index range (named in the comment).
+_WINDOW_COLUMNS = "window_start, window_end, applications, accepted, rejected, rejected_by_reason, views, conversion"
+_REJECTIONS = (
+    "SELECT k.reason, SUM(CAST(JSON_VALUE(w.rejected_by_reason, CONCAT('$.\"', k.reason, '\"')) AS UNSIGNED))"
+    " AS rejected FROM job_window_stats w"
+    " CROSS JOIN JSON_TABLE(JSON_KEYS(w.rejected_by_reason), '$[*]' COLUMNS (reason VARCHAR(64) PATH '$')) k"
+    " WHERE {scope}w.window_start >= %(since)s AND w.window_start < %(until)s AND w.rejected > 0"
+    " GROUP BY k.reason ORDER BY rejected DESC, k.reason"
+)
+ANALYTICS_SQL = {
+    # jobs PRIMARY, then job_window_stats PRIMARY (job_id prefix), job_funnel PRIMARY.
+    "job_owner": (
+        "SELECT (SELECT company_id FROM jobs WHERE job_id = %(job_id)s) AS from_jobs,"
+        " (SELECT company_id FROM job_window_stats WHERE job_id = %(job_id)s AND company_id IS NOT NULL LIMIT 1)"
+        " AS from_windows,"
+        " EXISTS (SELECT 1 FROM jobs WHERE job_id = %(job_id)s)"
+        " OR EXISTS (SELECT 1 FROM job_window_stats WHERE job_id = %(job_id)s)"
+        " OR EXISTS (SELECT 1 FROM job_funnel WHERE job_id = %(job_id)s) AS known"
+    ),
+    # job_window_stats PRIMARY (job_id, window_start).
+    "job_windows": (
+        f"SELECT {_WINDOW_COLUMNS} FROM job_window_stats WHERE job_id = %(job_id)s"
+        " AND window_start >= %(since)s AND window_start < %(until)s ORDER BY window_start LIMIT %(limit)s"
+    ),
+    # company_window_stats PRIMARY (company_id, window_start).
+    "company_windows": (
+        f"SELECT {_WINDOW_COLUMNS} FROM company_window_stats WHERE company_id = %(company_id)s"
+        " AND window_start >= %(since)s AND window_start < %(until)s ORDER BY window_start LIMIT %(limit)s"
+    ),
+    # job_funnel PRIMARY.
+    "job_funnel": (
+        "SELECT applications, accepted, rejected, reviewed, interview, offer, hired, declined"
+        " FROM job_funnel WHERE job_id = %(job_id)s"
+    ),
+    # job_window_stats PRIMARY (job_id prefix).
+    "job_views": "SELECT SUM(views) AS views FROM job_window_stats WHERE job_id = %(job_id)s",
+    # job_window_time (window_start, rejected), from migration 0005.
+    "rejections": _REJECTIONS.format(scope=""),
+    # job_window_company (company_id, window_start).
+    "company_rejections": _REJECTIONS.format(scope="w.company_id = %(company_id)s AND "),
+}
+_FUNNEL_COLUMNS = ("applications", "accepted", "rejected", "reviewed", "interview", "offer", "hired", "declined")
 
 
 @dataclass(frozen=True)
@@ -157,6 +202,52 @@ class ReadModels:
 
         return await self._run(query)
 
+    async def job_owner(self, job_id: str) -> Row | None:
+        """`{"company_id"}` of a job known to the jobs or analytics read models (company may be None), else None."""
+
+        def query(cursor: DictCursor) -> Row | None:
+            cursor.execute(ANALYTICS_SQL["job_owner"], {"job_id": job_id})
+            row = cursor.fetchone()
+            if row is None or not row["known"]:
+                return None
+            return {"company_id": row["from_jobs"] or row["from_windows"]}
+
+        return await self._run(query)
+
+    async def job_windows(self, job_id: str, since: datetime, until: datetime, limit: int) -> list[Row]:
+        """The job's 1-minute windows starting in [since, until), oldest first, at most `limit`."""
+        params = {"job_id": job_id, "since": since, "until": until, "limit": limit}
+        return await self._run(lambda cursor: _windows(cursor, ANALYTICS_SQL["job_windows"], params))
+
+    async def company_windows(self, company_id: str, since: datetime, until: datetime, limit: int) -> list[Row]:
+        """The company's hopping 1-hour windows starting in [since, until), oldest first, at most `limit`."""
+        params = {"company_id": company_id, "since": since, "until": until, "limit": limit}
+        return await self._run(lambda cursor: _windows(cursor, ANALYTICS_SQL["company_windows"], params))
+
+    async def job_funnel(self, job_id: str) -> Row:
+        """The job's funnel row (zeros when it has none yet) and its views summed over every closed window."""
+
+        def query(cursor: DictCursor) -> Row:
+            cursor.execute(ANALYTICS_SQL["job_funnel"], {"job_id": job_id})
+            funnel = cursor.fetchone() or {}
+            cursor.execute(ANALYTICS_SQL["job_views"], {"job_id": job_id})
+            views = cursor.fetchone()
+            counts = {column: int(funnel.get(column) or 0) for column in _FUNNEL_COLUMNS}
+            return {"views": int(views["views"] or 0) if views else 0, **counts}
+
+        return await self._run(query)
+
+    async def rejections(self, since: datetime, until: datetime, company_id: str | None) -> dict[str, int]:
+        """Rejections by reason over the job windows starting in [since, until), of one company or of all."""
+        sql = ANALYTICS_SQL["company_rejections" if company_id else "rejections"]
+        params = {"since": since, "until": until, "company_id": company_id}
+
+        def query(cursor: DictCursor) -> dict[str, int]:
+            cursor.execute(sql, params)
+            return {row["reason"]: int(row["rejected"]) for row in cursor.fetchall()}
+
+        return await self._run(query)
+
     async def _run(self, query: Callable[[DictCursor], T]) -> T:
         loop = asyncio.get_running_loop()
 
@@ -170,6 +261,17 @@ class ReadModels:
             return await self._breaker.call(lambda: loop.run_in_executor(self._executor, work))
         finally:
             self.in_use -= 1
+
+
+def _windows(cursor: DictCursor, sql: str, params: dict[str, Any]) -> list[Row]:
+    cursor.execute(sql, params)
+    rows = cursor.fetchall()
+    for row in rows:
+        # Window bounds always with milliseconds, the precision they are stored with and paged by.
+        for bound in ("window_start", "window_end"):
+            row[bound] = row[bound].isoformat(timespec="milliseconds") + "Z"
+        row["rejected_by_reason"] = json.loads(row["rejected_by_reason"])
+    return rows
 
 
 def _job(row: Row, tags: list[str]) -> Row:

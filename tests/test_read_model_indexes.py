@@ -106,8 +106,14 @@ QUERIES = [
     (
         "a company's jobs' activity over a time range",
         "SELECT job_id, SUM(applications) FROM job_window_stats"
-        f" WHERE company_id = '{COMPANY}' AND window_start >= '2026-11-01 05:00:00' GROUP BY job_id",
+        f" WHERE company_id = '{COMPANY}' AND window_start >= '2026-11-01 00:01:00' GROUP BY job_id",
         {"job_window_stats": "job_window_company"},
+    ),
+    (
+        "rejections across every job in one minute",
+        "SELECT job_id, rejected_by_reason FROM job_window_stats"
+        " WHERE window_start >= '2026-11-01 00:02:00' AND window_start < '2026-11-01 00:03:00' AND rejected > 0",
+        {"job_window_stats": "job_window_time"},
     ),
     (
         "one company's hourly funnel over a day",

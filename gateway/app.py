@@ -20,7 +20,8 @@ from gateway.accounts import Accounts
 from gateway.accounts_passwords import PasswordHashing
 from gateway.accounts_profiles import ProfileCache
 from gateway.accounts_store import AccountStore, create_mysql_pool
-from gateway.applications import ApplicationRoutes
+from gateway.analytics import AnalyticsRoutes
+from gateway.applications import ApplicationRoutes, CandidateContacts
 from gateway.authentication import authentication_middleware
 from gateway.breaker import CircuitBreaker
 from gateway.cache import SwrCache
@@ -41,6 +42,8 @@ from schemas import load_event_schemas, topic_catalog
 
 SEARCH_CACHE_TTL_S = 60
 DETAIL_CACHE_TTL_S = 300
+# Analytics figures change only when a window closes (once a minute at most).
+ANALYTICS_CACHE_TTL_S = 30
 _OPS_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
@@ -96,6 +99,14 @@ def build_app(settings: Settings) -> Starlette:
         stale_s=60,
         on_lookup=metrics.cache_lookup,
     )
+    analytics_cache = SwrCache(
+        redis_client,
+        redis_breaker,
+        name="analytics",
+        fresh_s=ANALYTICS_CACHE_TTL_S,
+        stale_s=10,
+        on_lookup=metrics.cache_lookup,
+    )
     # A job's edit lock outlives the longest wait for Kafka, so it cannot expire under a running change.
     lock_ms = gw.produce_timeout_ms + 5_000
     idempotency = IdempotencyStore(redis_client, redis_breaker, ttl_s=gw.idempotency_ttl_s, lease_ms=lock_ms)
@@ -104,13 +115,14 @@ def build_app(settings: Settings) -> Starlette:
     account_store = AccountStore(account_pool, max_connections=gw.mysql_pool_size, breaker=mysql_breaker)
     # argon2 is CPU- and memory-bound: more hashing threads than cores only queue inside the executor.
     passwords = PasswordHashing(PasswordHasher(), max_concurrency=os.cpu_count() or 1)
+    profiles = ProfileCache(
+        redis_client, redis_breaker, ttl_s=settings.accounts.profile_cache_ttl_s, on_lookup=metrics.cache_lookup
+    )
     accounts = Accounts(
         store=account_store,
         tokens=tokens,
         passwords=passwords,
-        profiles=ProfileCache(
-            redis_client, redis_breaker, ttl_s=settings.accounts.profile_cache_ttl_s, on_lookup=metrics.cache_lookup
-        ),
+        profiles=profiles,
         limiter=limiter,
         settings=settings.accounts,
         user_registered=events["user_registered"],
@@ -119,8 +131,15 @@ def build_app(settings: Settings) -> Starlette:
     routes: list[BaseRoute] = [
         *OpsRoutes(producer, read_models, redis_client, metrics).routes(),
         *DocsRoutes().routes(),
+        *AnalyticsRoutes(read_models, analytics_cache).routes(),
         *accounts.routes(),
-        *ApplicationRoutes(producer, idempotency, read_models, max_body_bytes=gw.max_body_bytes).routes(),
+        *ApplicationRoutes(
+            producer,
+            idempotency,
+            read_models,
+            CandidateContacts(profiles, account_store),
+            max_body_bytes=gw.max_body_bytes,
+        ).routes(),
         *JobRoutes(
             producer,
             JobStore(redis_client, redis_breaker, read_models),
@@ -158,6 +177,7 @@ def build_app(settings: Settings) -> Starlette:
         finally:
             await search_cache.close()
             await detail_cache.close()
+            await analytics_cache.close()
             await asyncio.to_thread(producer.stop)
             await asyncio.to_thread(read_models.close)
             await asyncio.to_thread(account_store.close)

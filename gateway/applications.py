@@ -1,18 +1,26 @@
 """Applications: a candidate applies (application.created), an employer moves one along its pipeline
-(application.stage_changed), a candidate lists their own. No MySQL write sits on the apply path."""
+(application.stage_changed), a candidate lists their own. No MySQL write sits on the apply path, and no MySQL read
+is required by it: the candidate's email comes from the cached profile, and only on a cache miss, within a short
+bound, from the accounts table; when neither answers the event goes out without it (notifications fall back to push).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import re
 import time
 import uuid
 
+import pymysql
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gateway.accounts_profiles import ProfileCache
+from gateway.accounts_store import AccountStore
 from gateway.errors import ApiError, Unavailable
 from gateway.guards import page_params, require_role
 from gateway.idempotency import IdempotencyStore, Outcome
@@ -32,6 +40,51 @@ APPLICATION_FIELDS = {
     "referral_source": Field(Text(1, 100), required=False, nullable=True),
 }
 STAGE_FIELDS = {"stage": Field(Choice(STAGES))}
+# A cache miss may wait this long for MySQL before the application goes out without the candidate's email.
+PROFILE_LOOKUP_TIMEOUT_S = 0.5
+_FALLBACK_LOG_EVERY_S = 10.0
+
+log = logging.getLogger(__name__)
+
+
+class CandidateContacts:
+    """The email a candidate's notifications go to, read through the profile cache the accounts routes fill.
+
+    A Redis hit costs no MySQL at all; a miss loads the account (on the store's thread pool, bounded by
+    `timeout_s`, default PROFILE_LOOKUP_TIMEOUT_S) and fills the cache. With Redis and MySQL both unavailable,
+    or the account gone, `email` returns None: an application never fails for want of a contact address.
+    """
+
+    def __init__(
+        self, profiles: ProfileCache, store: AccountStore, *, timeout_s: float = PROFILE_LOOKUP_TIMEOUT_S
+    ) -> None:
+        self._profiles = profiles
+        self._store = store
+        self._timeout_s = timeout_s
+        self._last_fallback_log = float("-inf")
+
+    async def email(self, user_id: str) -> str | None:
+        profile = await self._profiles.get(user_id)  # Redis unavailable reads as a miss
+        if profile is None:
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    user = await self._store.user(user_id)
+            except (Unavailable, TimeoutError, pymysql.MySQLError) as error:
+                self._log_fallback(user_id, error)
+                return None
+            if user is None:
+                return None
+            profile = user.profile()
+            await self._profiles.put(profile)  # skips the cache, with a warning, when Redis is unavailable
+        email = profile.get("email")
+        return email if isinstance(email, str) and email else None
+
+    def _log_fallback(self, user_id: str, error: Exception) -> None:
+        # One line per interval: during an outage every application takes this path.
+        now = time.monotonic()
+        if now - self._last_fallback_log >= _FALLBACK_LOG_EVERY_S:
+            self._last_fallback_log = now
+            log.warning("application of %s produced without contact_email: profile lookup failed: %r", user_id, error)
 
 
 class ApplicationRoutes:
@@ -40,12 +93,14 @@ class ApplicationRoutes:
         producer: EventProducer,
         idempotency: IdempotencyStore,
         read_models: ReadModels,
+        contacts: CandidateContacts,
         *,
         max_body_bytes: int,
     ) -> None:
         self._producer = producer
         self._idempotency = idempotency
         self._read_models = read_models
+        self._contacts = contacts
         self._max_body_bytes = max_body_bytes
 
     def routes(self) -> list[Route]:
@@ -97,6 +152,8 @@ class ApplicationRoutes:
             "resume_url": body["resume_url"],
             "submitted_at": int(time.time() * 1000),
             "referral_source": body.get("referral_source"),
+            # Not part of the Idempotency-Key fingerprint: it is looked up, not sent, and may change between retries.
+            "contact_email": await self._contacts.email(candidate.user_id),
         }
         try:
             await self._producer.send("application.created", job_id, record)

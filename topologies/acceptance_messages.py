@@ -3,12 +3,14 @@
 Ids are derived from the application id (UUIDv5), so a decision produced again after a crash (before its
 transaction committed) carries the same ids and any consumer can still recognise it.
 
-Notifications go out as push to the user's id. The topology knows users only by id: no email address, phone number
-or name passes through job.lifecycle or application.created. Push gateways address a user by an external user id
-(FCM topics, OneSignal external ids), so ``channel=push, address=<user id>`` is deliverable as is; an email or SMS
-would need a user directory this topology does not own. Template params carry ids where the templates ask for
-names (``candidate_name`` is the candidate id, ``company_name`` the company id).
-The candidate hears about every decision; the employer only about accepted applicants ("new applicant").
+The candidate's notification goes by email when the application carries ``contact_email`` (application.created v3:
+the gateway copies it from the candidate's profile), else as push to the candidate's id, as for events written before
+v3 or when the gateway could not read the profile. The employer's goes as push to the employer's id: push gateways
+address a user by an external user id (FCM topics, OneSignal external ids), so ``channel=push, address=<user id>`` is
+deliverable as is; the topology has no other address for employers. Template params carry ids where the templates ask
+for names (``candidate_name`` is the candidate id, ``company_name`` the company id): no name passes through
+job.lifecycle or application.created. The candidate hears about every decision; the employer only about accepted
+applicants ("new applicant").
 """
 
 from __future__ import annotations
@@ -75,25 +77,43 @@ def decision_messages(decision: Decision, decided_at: datetime | None = None) ->
         "company_name": "" if job is None else job.company_id,
     }
     if decision.reason is None:
-        candidate = _push(application_id, "candidate", application["candidate_id"], "application_received", params, now)
+        template = "application_received"
     else:
+        template = "application_rejected"
         params["reason"] = _REASON_TEXT[decision.reason]
-        candidate = _push(application_id, "candidate", application["candidate_id"], "application_rejected", params, now)
+    candidate_id = application["candidate_id"]
+    # Older events (v1, v2) decode with contact_email None; an empty one is treated as absent too.
+    email = application.get("contact_email")
+    channel, address = ("email", email) if email else ("push", candidate_id)
+    candidate = _notification(application_id, "candidate", candidate_id, template, params, now, channel, address)
     messages = [Outbound(DECIDED_TOPIC, decided), candidate]
     if decision.reason is None and job is not None:
         employer_params = {**params, "employer_name": job.employer_id}
-        messages.append(_push(application_id, "employer", job.employer_id, "new_applicant", employer_params, now))
+        employer_id = job.employer_id
+        messages.append(
+            _notification(
+                application_id, "employer", employer_id, "new_applicant", employer_params, now, "push", employer_id
+            )
+        )
     return messages
 
 
-def _push(
-    application_id: str, purpose: str, user_id: str, template: str, params: dict[str, str], now: datetime
+def _notification(
+    application_id: str,
+    purpose: str,
+    user_id: str,
+    template: str,
+    params: dict[str, str],
+    now: datetime,
+    channel: str,
+    address: str,
 ) -> Outbound:
+    """One notification.requested; its id depends on the application and the purpose, never on the channel."""
     record = {
         "notification_id": _derived_id(application_id, purpose),
         "recipient_id": user_id,
-        "channel": "push",
-        "address": user_id,
+        "channel": channel,
+        "address": address,
         "template": template,
         "params": params,
         "requested_at": now,

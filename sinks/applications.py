@@ -25,7 +25,18 @@ _COLUMNS = (
     "updated_at",
     "version",
 )
-_VERSIONED = ("job_id", "company_id", "candidate_id", "status", "rejection_reason", "submitted_at", "decided_at")
+# application_id too: a candidate may apply again after a `job_unknown` rejection, and the row for their
+# (job, candidate) must then follow the newest decision whichever order a batch sorts the two into.
+_VERSIONED = (
+    "application_id",
+    "job_id",
+    "company_id",
+    "candidate_id",
+    "status",
+    "rejection_reason",
+    "submitted_at",
+    "decided_at",
+)
 
 
 class DecisionsMapping:

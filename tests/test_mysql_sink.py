@@ -253,6 +253,26 @@ def test_a_stage_before_its_decision_gives_the_same_row_as_after(pool_factory, d
     assert query(db, "SELECT candidate_id, status, stage FROM applications") == ((candidate, "accepted", "offer"),)
 
 
+@pytest.mark.parametrize("same_batch", [True, False])
+def test_a_candidate_reapplying_after_job_unknown_keeps_the_newest_decision_whatever_the_batching(
+    pool_factory, db, same_batch
+):
+    job_id, candidate = new_id(), new_id()
+    # Both orders of application id, so the batch's primary-key sort cannot decide which one wins.
+    first, second = sorted([new_id(), new_id()], reverse=same_batch)
+    rejected = dict(decided_event(first, job_id, candidate, "rejected"), reason="job_unknown")
+    accepted = decided_event(second, job_id, candidate)
+    pool = pool_factory()
+    if same_batch:
+        write(pool, DecisionsMapping(), items((rejected, 10), (accepted, 11)))
+    else:
+        write(pool, DecisionsMapping(), items((rejected, 10)))
+        write(pool, DecisionsMapping(), items((accepted, 11)))
+    assert query(db, "SELECT application_id, status, rejection_reason FROM applications") == (
+        (second, "accepted", None),
+    )
+
+
 def test_concurrent_writers_with_overlapping_keys_in_opposite_order_never_deadlock(pool_factory, db):
     # One attempt only: a deadlock would surface as SinkBackpressureError instead of being retried away.
     once = RetryPolicy(max_attempts=1, backoff_base_s=0.01, backoff_cap_s=0.01, backpressure_s=1)

@@ -24,6 +24,7 @@ from topologies.metrics import AcceptanceMetrics, TopologyMetrics
 from topologies.runtime import (
     avro_output_topic,
     build_application,
+    build_when_topics_are_visible,
     catalog_events,
     dead_letter_topic,
     input_topic,
@@ -87,7 +88,8 @@ def main() -> None:
     settings = Settings.from_env()
     registry = CollectorRegistry()
     metrics = TopologyMetrics(registry, "acceptance")
-    app = build_acceptance(settings, metrics, AcceptanceMetrics(registry))
+    acceptance_metrics = AcceptanceMetrics(registry)
+    app = build_when_topics_are_visible(lambda: build_acceptance(settings, metrics, acceptance_metrics))
     metrics.serve(settings.acceptance.metrics_port)
     app.run()
 

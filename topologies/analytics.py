@@ -38,6 +38,7 @@ from topologies.metrics import AnalyticsMetrics, TopologyMetrics
 from topologies.runtime import (
     avro_output_topic,
     build_application,
+    build_when_topics_are_visible,
     catalog_events,
     dead_letter_topic,
     input_topic,
@@ -119,7 +120,8 @@ def main() -> None:
     settings = Settings.from_env()
     registry = CollectorRegistry()
     metrics = TopologyMetrics(registry, "analytics")
-    app = build_analytics(settings, metrics, AnalyticsMetrics(registry))
+    analytics_metrics = AnalyticsMetrics(registry)
+    app = build_when_topics_are_visible(lambda: build_analytics(settings, metrics, analytics_metrics))
     metrics.serve(settings.analytics.topology.metrics_port)
     app.run()
 

@@ -7,11 +7,14 @@ deployed late still decides every application ever produced.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from confluent_kafka.admin import AdminClient
 from quixstreams import Application
 from quixstreams.models import Topic
+from quixstreams.models.topics.exceptions import TopicNotFoundError
 
 from jobstream.settings import TopologySettings
 from schemas.avro import EventSchema
@@ -23,6 +26,21 @@ from topologies.metrics import STATISTICS_INTERVAL_MS, TopologyMetrics
 _ADMIN_TIMEOUT_S = 10.0
 _FETCH_WAIT_MAX_MS = 50
 PROVENANCE_HEADER = "jobstream-topology"
+
+
+def build_when_topics_are_visible(build: Callable[[], Application], attempts: int = 10) -> Application:
+    """Build a topology, again if Quix could not see a changelog topic it had just created.
+
+    Quix creates each state store's changelog topic and reads it back at once; on a busy broker the new topic's
+    metadata can lag that read. The topic exists by then, so building again finds it.
+    """
+    for attempt in range(1, attempts):
+        try:
+            return build()
+        except TopicNotFoundError:
+            logging.getLogger(__name__).warning("a new changelog topic is not visible yet; building again")
+            time.sleep(0.5 * attempt)
+    return build()
 
 
 def require_topics(bootstrap: str, names: Iterable[str]) -> None:

@@ -107,7 +107,7 @@ def run(base_url: str, candidates: int, timeout_s: float) -> int:
         closed_job, owner = jobs[1]
         demo.call("POST", f"/v1/jobs/{closed_job}/close", owner["access_token"]).raise_for_status()
         time.sleep(2)
-        late = people[0]
+        late = demo.register("candidate", "Late Candidate")
         response = demo.call(
             "POST",
             f"/v1/jobs/{closed_job}/applications",
@@ -135,8 +135,9 @@ def _wait_for_decisions(demo: Demo, sent: dict[str, str], timeout_s: float) -> d
     decided: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline and len(decided) < len(sent):
         for token in set(sent.values()):
-            response = demo.call("GET", "/v1/me/applications?limit=100", token)
-            for row in response.json().get("items", []):
+            response = demo.call("GET", "/v1/me/applications?limit=50", token)
+            response.raise_for_status()
+            for row in response.json()["items"]:
                 if row["application_id"] in sent and row["status"] != "pending":
                     decided[row["application_id"]] = row
         time.sleep(0.5)

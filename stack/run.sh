@@ -3,7 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/python -m stack up
-mkdir -p .local/logs
 trap '.venv/bin/python -m stack down' EXIT
 # honcho turns Ctrl-C into SIGTERM for every process group; this shell only waits for it to finish.
 trap ':' INT TERM

@@ -90,7 +90,9 @@ class MySQLUpsertSink(BatchingSink):
                 return
             except pymysql.MySQLError as error:
                 code = error.args[0] if error.args and isinstance(error.args[0], int) else None
-                if code not in _CONFLICTS and code not in _UNAVAILABLE:
+                # InterfaceError: the pool handed back a connection that died with the server (code 0).
+                unavailable = code in _UNAVAILABLE or isinstance(error, pymysql.InterfaceError)
+                if code not in _CONFLICTS and not unavailable:
                     raise
                 if attempt == self._retry.max_attempts:
                     logger.warning("%r: MySQL error %s after %d attempts, pausing: %s", self, code, attempt, error)

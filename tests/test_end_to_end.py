@@ -191,11 +191,17 @@ async def test_an_application_flows_from_http_to_mysql_redis_and_the_candidates_
             )
 
             expected_counters = {"applications": "2", "accepted": "1", "rejected": "1", "rejected:job_closed": "1"}
-            await eventually(
-                lambda: sink_store.hgetall(redis_keys.job_counters(job_id)) == expected_counters,
-                30,
-                "the job's counters in Redis",
-            )
+            seen: dict[str, str] = {}
+
+            def counters_match() -> bool:
+                seen.clear()
+                seen.update(sink_store.hgetall(redis_keys.job_counters(job_id)))
+                return seen == expected_counters
+
+            try:
+                await eventually(counters_match, 30, "the job's counters in Redis")
+            except AssertionError as timeout:
+                raise AssertionError(f"{timeout}; the counters were {seen}") from None
             accepted = sink_store.hgetall(redis_keys.application(first_id))
             assert (accepted["status"], accepted["job_id"], accepted["candidate_id"]) == (
                 "accepted",

@@ -22,7 +22,6 @@ from pymysql.cursors import DictCursor
 from gateway.breaker import CircuitBreaker
 from gateway.principal import Role
 from jobstream.errors import JobstreamError
-from jobstream.settings import MySQLAddress
 
 T = TypeVar("T")
 _USER_COLUMNS = "user_id, email, role, company_id, display_name, created_at, updated_at"
@@ -90,26 +89,6 @@ def utc_now() -> datetime:
     """Now in UTC, naive and cut to milliseconds, as DATETIME(3) columns keep it."""
     now = datetime.now(UTC).replace(tzinfo=None)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def create_mysql_pool(address: MySQLAddress, max_connections: int) -> PooledDB:
-    """A pool that never opens more than `max_connections` connections, READ COMMITTED, with short timeouts."""
-    return PooledDB(
-        creator=pymysql,
-        maxconnections=max_connections,
-        blocking=True,
-        host=address.host,
-        port=address.port,
-        user=address.user,
-        password=address.password,
-        database=address.database,
-        charset="utf8mb4",
-        autocommit=False,
-        connect_timeout=2,
-        read_timeout=5,
-        write_timeout=5,
-        init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-    )
 
 
 class AccountStore:

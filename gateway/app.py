@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute
 from gateway.accounts import Accounts
 from gateway.accounts_passwords import PasswordHashing
 from gateway.accounts_profiles import ProfileCache
-from gateway.accounts_store import AccountStore, create_mysql_pool
+from gateway.accounts_store import AccountStore
 from gateway.analytics import AnalyticsRoutes
 from gateway.applications import ApplicationRoutes, CandidateContacts
 from gateway.authentication import authentication_middleware
@@ -32,6 +32,7 @@ from gateway.inflight import InflightLimitMiddleware
 from gateway.jobs import JobRoutes
 from gateway.jobstore import JobStore
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
+from gateway.mysql_pool import create_mysql_pool
 from gateway.ops import OpsRoutes
 from gateway.producer import EventProducer, ProduceUnavailable
 from gateway.ratelimit import LocalGcra, Rate, RateLimiter, RateLimitMiddleware

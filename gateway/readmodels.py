@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import pymysql
-from dbutils.pooled_db import PooledDB
 from pymysql.cursors import DictCursor
 
 from gateway.breaker import CircuitBreaker
+from gateway.mysql_pool import create_mysql_pool
 from jobstream.settings import MySQLAddress
 
 T = TypeVar("T")
@@ -87,22 +86,8 @@ class JobQuery:
 
 class ReadModels:
     def __init__(self, address: MySQLAddress, *, pool_size: int, breaker: CircuitBreaker) -> None:
-        self._pool = PooledDB(
-            creator=pymysql,
-            maxconnections=pool_size,
-            blocking=True,
-            host=address.host,
-            port=address.port,
-            user=address.user,
-            password=address.password,
-            database=address.database,
-            charset="utf8mb4",
-            autocommit=True,
-            connect_timeout=2,
-            read_timeout=5,
-            write_timeout=5,
-            init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-        )
+        # Reads only: autocommit, so no snapshot outlives its query.
+        self._pool = create_mysql_pool(address, pool_size, autocommit=True)
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="mysql")
         self._breaker = breaker
         self.in_use = 0

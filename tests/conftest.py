@@ -19,10 +19,11 @@ from starlette.applications import Starlette
 from gateway.accounts import Accounts
 from gateway.accounts_passwords import PasswordHashing
 from gateway.accounts_profiles import ProfileCache
-from gateway.accounts_store import AccountStore, create_mysql_pool
+from gateway.accounts_store import AccountStore
 from gateway.authentication import authentication_middleware
 from gateway.breaker import CircuitBreaker
 from gateway.errors import EXCEPTION_HANDLERS
+from gateway.mysql_pool import create_mysql_pool
 from gateway.ratelimit import LocalGcra, RateLimiter
 from gateway.tokens import token_service
 from jobstream.settings import Settings

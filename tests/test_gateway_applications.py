@@ -13,9 +13,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from gateway.accounts_profiles import ProfileCache
-from gateway.accounts_store import AccountStore, create_mysql_pool
+from gateway.accounts_store import AccountStore
 from gateway.applications import CandidateContacts
 from gateway.breaker import CircuitBreaker
+from gateway.mysql_pool import create_mysql_pool
 from gateway.principal import Role
 from jobstream.settings import MySQLAddress
 from schemas import load_event_schemas

@@ -20,6 +20,17 @@ KILL_AFTER_ACKS = 8_000
 IN_FLIGHT = 500
 
 
+def _leader_of_partition_zero(admin: AdminClient, topic: str, timeout_s: float = 30) -> int:
+    """Each broker learns new partitions on its own time; ask until the one answering knows the leader."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+        if 0 in partitions and partitions[0].leader >= 0:
+            return partitions[0].leader
+        assert time.monotonic() < deadline, f"no broker knew the leader of {topic}[0] within {timeout_s}s"
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def three_brokers(settings, tmp_path_factory):
     cluster = KafkaCluster(
@@ -50,7 +61,7 @@ def test_kill_9_of_a_leader_while_producing_loses_no_acknowledged_message(three_
     topic = "reliability.kill9"
     spec = TopicSpec(topic, partitions=3, replication_factor=3, key="id", description="kill -9 under load", event=None)
     reconcile_topics(admin, [spec], min_insync_replicas=2)
-    leader = admin.list_topics(topic, timeout=10).topics[topic].partitions[0].leader
+    leader = _leader_of_partition_zero(admin, topic)
 
     acked: list[int] = []
     failed: list[str] = []

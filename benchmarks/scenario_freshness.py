@@ -1,0 +1,302 @@
+"""Scenario 5, end-to-end freshness: at fixed offered rates, how long from the gateway's acceptance of an
+application (its ``submitted_at``) until its decision is a row in MySQL and a hash in Redis.
+
+Everything runs privately beside the shared stack: the gateway, an acceptance topology and both sinks on consumer
+groups that start at the current end of their topics, the MySQL sink writing to a scratch database, the Redis sink
+to a scratch Redis database (an empty one, emptied again after). Baseline in the same run: the bus itself, i.e.
+how long until the application.created event is readable by a plain consumer. Side threads poll MySQL and Redis
+every `_POLL_S`, which bounds the resolution.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import redis
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from benchmarks.baseline_apps import APPLY_PATH
+from benchmarks.fixtures import APPLICATION_BODY, create_jobs, scratch_database, warm_profiles, write_tokens
+from benchmarks.kafka_tools import (
+    acceptance_process,
+    commit_at_end,
+    end_offsets,
+    private_acceptance,
+    reader_consumer,
+)
+from benchmarks.report import Table, ratio
+from benchmarks.scenario_gateway import gateway_env
+from benchmarks.servers import free_port, http_server, python_process
+from benchmarks.wrk import LoadResult, LoadSpec, run_wrk
+from jobstream.settings import Settings
+from schemas import load_event_schemas
+from sinks.redis_plans import plans
+from state import redis_keys
+from state.migrate import connect
+
+_POLL_S = 0.05
+_SCRATCH_REDIS_DB = 15
+_CONNECTIONS = 20
+
+
+@dataclass(frozen=True)
+class FreshnessPlan:
+    rates: tuple[int, ...]
+    seconds_per_rate: float
+    catch_up_s: float
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> FreshnessPlan:
+        return cls((50,), 4, 60) if quick else cls((100, 500), 20, 120)
+
+
+class FirstSeen:
+    """Polls `probe(pending ids) -> ids now visible` in a side thread and stamps when each first appeared."""
+
+    def __init__(self, name: str, probe: Callable[[list[str]], set[str]], wanted: Callable[[], list[str]]) -> None:
+        self.name = name
+        self.seen: dict[str, float] = {}
+        self._probe = probe
+        self._wanted = wanted
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"first-seen-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pending = [app for app in self._wanted() if app not in self.seen]
+            if pending:
+                now = time.time()
+                for app in self._probe(pending):
+                    self.seen.setdefault(app, now)
+            self._stop.wait(_POLL_S)
+
+
+class CreatedTail:
+    """The baseline: a plain consumer on application.created, stamping each of our applications on arrival."""
+
+    def __init__(self, bootstrap: str, jobs: set[str]) -> None:
+        self.submitted: dict[str, float] = {}
+        self.arrived: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._event = load_event_schemas()["application_created"]
+        self._consumer = reader_consumer(bootstrap, **{"fetch.wait.max.ms": 10})
+        start = end_offsets(bootstrap, "application.created")
+        self._consumer.assign([TopicPartition("application.created", p, o) for p, o in start.items()])
+        self._jobs = jobs
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="created-tail", daemon=True)
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self.submitted)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._consumer.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for message in self._consumer.consume(500, timeout=0.05):
+                if message.error() is not None or message.key() is None or message.key().decode() not in self._jobs:
+                    continue
+                now = time.time()
+                record = self._event.decode(message.value())
+                with self._lock:
+                    self.arrived[record["application_id"]] = now
+                    self.submitted[record["application_id"]] = record["submitted_at"].timestamp()
+
+
+def run(settings: Settings, workdir: Path, quick: bool) -> Table:
+    plan = FreshnessPlan.for_mode(quick)
+    tokens_file, jobs_file = workdir / "tokens.txt", workdir / "jobs.txt"
+    warm_profiles(settings, write_tokens(settings, 2_000, tokens_file))
+    job_ids = [str(uuid.uuid4()) for _ in range(20)]
+    jobs_file.write_text("\n".join(job_ids) + "\n")
+    table = Table("End-to-end freshness: 202 -> decision visible in MySQL and Redis, at fixed offered rates")
+    bootstrap = settings.kafka_bootstrap
+    with (
+        private_acceptance(settings, workdir) as acceptance,
+        scratch_database(settings, migrated=True) as database,
+        _scratch_redis(settings) as redis_url,
+    ):
+        mysql_group, redis_group = (
+            f"bench-sink-mysql-{uuid.uuid4().hex[:8]}",
+            f"bench-sink-redis-{uuid.uuid4().hex[:8]}",
+        )
+        commit_at_end(bootstrap, mysql_group, ["application.decided", "application.stage_changed"])
+        commit_at_end(bootstrap, redis_group, list(plans()))
+        create_jobs(settings, job_ids)
+        sink_env = {
+            "JOBSTREAM_MYSQL_URL": _mysql_url(settings, database),
+            "JOBSTREAM_REDIS_URL": redis_url,
+            "JOBSTREAM_SINKS_MYSQL_GROUP": mysql_group,
+            "JOBSTREAM_SINKS_REDIS_GROUP": redis_group,
+            "JOBSTREAM_LOCAL_DIR": str(workdir / "local"),
+        }
+        port = free_port()
+        with (
+            acceptance_process(acceptance),
+            python_process("sinks", ["mysql", "--model", "applications"], sink_env, workdir / "sink-mysql.log"),
+            python_process("sinks", ["redis"], sink_env, workdir / "sink-redis.log"),
+            http_server("gateway", [], gateway_env(port), workdir / "gateway.log", port) as server,
+        ):
+            _wait_stable(bootstrap, [acceptance.group, mysql_group, redis_group], 90)
+            for rate in plan.rates:
+                jobs = set(job_ids)
+                _measure(settings, database, redis_url, server.url, rate, plan, tokens_file, jobs_file, jobs, table)
+        _delete_groups(bootstrap, [mysql_group, redis_group])
+    table.notes += [
+        f"wrk -c{_CONNECTIONS} with a per-connection delay offering each rate; gateway with default limits; "
+        "acceptance + MySQL sink (model applications, scratch database) + Redis sink (scratch db "
+        f"{_SCRATCH_REDIS_DB}) on private consumer groups; polled every {_POLL_S * 1000:.0f} ms",
+        "freshness = first poll that saw it - submitted_at (stamped by the gateway just before producing); "
+        "baseline = arrival at a plain application.created consumer, same clock",
+    ]
+    return table
+
+
+def _measure(
+    settings: Settings,
+    database: str,
+    redis_url: str,
+    url: str,
+    rate: int,
+    plan: FreshnessPlan,
+    tokens_file: Path,
+    jobs_file: Path,
+    jobs: set[str],
+    table: Table,
+) -> None:
+    tail = CreatedTail(settings.kafka_bootstrap, jobs)
+    mysql_conn = connect(settings.mysql, database)
+    redis_client = redis.Redis.from_url(redis_url, socket_timeout=5)
+
+    def in_mysql(pending: list[str]) -> set[str]:
+        with mysql_conn.cursor() as cursor:
+            cursor.execute("SELECT application_id FROM applications WHERE status <> 'pending'")
+            return {row[0] for row in cursor.fetchall()} & set(pending)
+
+    def in_redis(pending: list[str]) -> set[str]:
+        pipe = redis_client.pipeline(transaction=False)
+        for app in pending:
+            pipe.exists(redis_keys.application(app))
+        return {app for app, found in zip(pending, pipe.execute(), strict=True) if found}
+
+    watchers = [FirstSeen("MySQL", in_mysql, tail.ids), FirstSeen("Redis", in_redis, tail.ids)]
+    tail.start()
+    for watcher in watchers:
+        watcher.start()
+    try:
+        delay_ms = max(1, round(_CONNECTIONS * 1000 / rate))
+        spec = LoadSpec(
+            APPLY_PATH,
+            APPLICATION_BODY,
+            tokens_file,
+            jobs_file,
+            _CONNECTIONS,
+            1,
+            plan.seconds_per_rate,
+            delay_ms=delay_ms,
+        )
+        load = run_wrk(url, spec, Path(tokens_file).parent)
+        deadline = time.monotonic() + plan.catch_up_s
+        while time.monotonic() < deadline and any(
+            len(w.seen) < load.count(202) or len(tail.submitted) < load.count(202) for w in watchers
+        ):
+            time.sleep(0.2)
+    finally:
+        for watcher in watchers:
+            watcher.stop()
+        tail.stop()
+        mysql_conn.close()
+        redis_client.close()
+    _rows(table, rate, load, tail, watchers)
+
+
+def _rows(table: Table, rate: int, load: LoadResult, tail: CreatedTail, watchers: list[FirstSeen]) -> None:
+    bus = [tail.arrived[a] - tail.submitted[a] for a in tail.submitted]
+    table.add(
+        f"{rate}/s offered: accepted (202) / achieved rate", f"{load.count(202):,} / {load.per_second:,.0f}", "/s"
+    )
+    table.add(f"{rate}/s: baseline bus (created readable) p50 / p99", _p50_p99(bus), "ms")
+    for watcher in watchers:
+        fresh = [watcher.seen[a] - tail.submitted[a] for a in tail.submitted if a in watcher.seen]
+        table.add(f"{rate}/s: visible in {watcher.name} p50 / p99", _p50_p99(fresh), "ms")
+        table.add(f"{rate}/s: visible in {watcher.name} / accepted", f"{len(fresh):,} / {load.count(202):,}", "")
+        if fresh and bus:
+            table.add(
+                f"{rate}/s: ratio {watcher.name} p50 / bus p50",
+                ratio(statistics.median(fresh), statistics.median(bus)),
+                "x",
+            )
+    table.commands.append(load.command)
+
+
+def _p50_p99(values: list[float]) -> str:
+    if len(values) < 2:
+        return "n/a"
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return f"{cuts[49] * 1000:,.0f} / {cuts[98] * 1000:,.0f}"
+
+
+def _mysql_url(settings: Settings, database: str) -> str:
+    address = settings.mysql
+    credentials = f"{quote(address.user, safe='')}:{quote(address.password, safe='')}"
+    return f"mysql://{credentials}@{address.host}:{address.port}/{database}"
+
+
+@contextlib.contextmanager
+def _scratch_redis(settings: Settings) -> Iterator[str]:
+    """Redis database `_SCRATCH_REDIS_DB` on the same server, which must be empty; emptied again after."""
+    address = settings.redis
+    auth = f":{quote(address.password, safe='')}@" if address.password else ""
+    url = f"redis://{auth}{address.host}:{address.port}/{_SCRATCH_REDIS_DB}"
+    with redis.Redis.from_url(url, socket_timeout=5) as client:
+        if client.dbsize() != 0:
+            raise RuntimeError(f"Redis database {_SCRATCH_REDIS_DB} is not empty: the benchmark will not use it")
+        try:
+            yield url
+        finally:
+            client.flushdb()
+
+
+def _wait_stable(bootstrap: str, groups: list[str], timeout_s: float) -> None:
+    """Until every group has members and is Stable (its partitions assigned)."""
+    from confluent_kafka import ConsumerGroupState
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described = {g: f.result() for g, f in admin.describe_consumer_groups(groups).items()}
+        if all(d.state == ConsumerGroupState.STABLE and d.members for d in described.values()):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"consumer groups not stable within {timeout_s:g} s: {groups}")
+
+
+def _delete_groups(bootstrap: str, groups: list[str]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    time.sleep(1)
+    for future in admin.delete_consumer_groups(groups, request_timeout=10).values():
+        with contextlib.suppress(Exception):
+            future.result()

@@ -89,9 +89,13 @@ def topology_launcher(settings: Settings, kafka_admin: AdminClient, tmp_path_fac
     launcher.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def acceptance_topology(topology_launcher):
-    """One acceptance process shared by the tests that only need it running; each test uses its own job ids."""
+    """One acceptance process per test module; each test uses its own job ids.
+
+    Per module, not per session: a second acceptance group left running would decide every later module's
+    applications a second time on the shared topics (the end-to-end test counts decisions in Redis).
+    """
     process = topology_launcher.create("acceptance", ["job.lifecycle", "application.created"]).start()
     yield process
     process.stop()

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -29,7 +30,7 @@ from confluent_kafka import Consumer, TopicPartition
 from jobstream.errors import SettingsError
 from jobstream.settings import PROJECT_ROOT, Settings
 from schemas.avro import load_event_schemas
-from stack.smtp import SmtpCapture, captured_mail, free_port, wait_for_mail
+from stack.smtp import SmtpCapture, captured_mail, wait_for_mail
 from tests.kafka_helpers import consume_until, header, idempotent_producer
 from topologies.notifications_delivery import RetryPolicy
 from topologies.notifications_topics import (
@@ -219,6 +220,20 @@ class Topology:
         )
 
 
+def _free_port_pair() -> int:
+    """A free port whose successor is free too: the retry stage serves its metrics on the fresh stage's port + 1."""
+    for _ in range(50):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return int(port)
+    raise RuntimeError("no two adjacent free ports on 127.0.0.1")
+
+
 @pytest.fixture(scope="module")
 def topology(settings, smtp, webhook, tmp_path_factory) -> Iterator[Topology]:
     group = f"test-notifications-{uuid.uuid4().hex[:8]}"
@@ -227,7 +242,7 @@ def topology(settings, smtp, webhook, tmp_path_factory) -> Iterator[Topology]:
     start_offsets = _end_offsets(
         settings.kafka_bootstrap, [OUTCOME_TOPIC, DEAD_LETTER_TOPIC, "dead_letter", RETRY_TOPIC]
     )
-    metrics_port = free_port()
+    metrics_port = _free_port_pair()
     local_dir = tmp_path_factory.mktemp("local")
     env = {
         **os.environ,

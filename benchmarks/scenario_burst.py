@@ -34,10 +34,11 @@ from benchmarks.kafka_tools import (
 )
 from benchmarks.report import Table, ratio
 from benchmarks.scenario_gateway import gateway_env
-from benchmarks.servers import free_port, http_server
+from benchmarks.servers import http_server
 from benchmarks.wrk import LoadResult, LoadSpec, read_ids, run_wrk
 from jobstream.settings import Settings
 from schemas import load_event_schemas
+from stack.processes import free_port
 from state.migrate import connect
 
 _NAIVE_TABLE = "naive_applications"

@@ -35,11 +35,12 @@ from benchmarks.kafka_tools import (
 )
 from benchmarks.report import Table, ratio
 from benchmarks.scenario_gateway import gateway_env
-from benchmarks.servers import free_port, http_server, python_process
+from benchmarks.servers import http_server, python_process
 from benchmarks.wrk import LoadResult, LoadSpec, run_wrk
 from jobstream.settings import Settings
 from schemas import load_event_schemas
 from sinks.redis_plans import plans
+from stack.processes import free_port
 from state import redis_keys
 from state.migrate import connect
 

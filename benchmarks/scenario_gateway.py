@@ -13,9 +13,10 @@ from pathlib import Path
 from benchmarks.baseline_apps import APPLY_PATH
 from benchmarks.fixtures import APPLICATION_BODY, WARM_NOTE, warm_profiles, write_job_ids, write_tokens
 from benchmarks.report import Table, ratio
-from benchmarks.servers import Server, free_port, http_server
+from benchmarks.servers import Server, http_server
 from benchmarks.wrk import LoadResult, LoadSpec, run_wrk
 from jobstream.settings import Settings
+from stack.processes import free_port
 
 UNLIMITED = "100000000"
 

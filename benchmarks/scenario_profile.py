@@ -14,9 +14,10 @@ from benchmarks.baseline_apps import APPLY_PATH
 from benchmarks.fixtures import APPLICATION_BODY, warm_profiles, write_job_ids, write_tokens
 from benchmarks.report import Table
 from benchmarks.scenario_gateway import UNLIMITED, gateway_env
-from benchmarks.servers import free_port, http_server
+from benchmarks.servers import http_server
 from benchmarks.wrk import LoadSpec, run_wrk
 from jobstream.settings import Settings
+from stack.processes import free_port
 
 # Ranked entries: the gateway's own steps and the libraries they call on the request path.
 _INTERESTING = (

@@ -18,12 +18,6 @@ from jobstream.settings import PROJECT_ROOT
 _READY_TIMEOUT_S = 60.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def python_process(
     module: str, args: list[str], env: Mapping[str, str], log_path: Path, stop_signal: int = signal.SIGTERM

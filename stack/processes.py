@@ -21,6 +21,13 @@ def is_listening(host: str, port: int) -> bool:
         return False
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now, for servers that must be told their port up front."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 def port_holder(port: int) -> str:
     """Describe the process listening on a TCP port, as far as /proc lets us see it."""
     inodes = set()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import email.policy
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from jobstream.settings import Settings
+from stack.processes import free_port
 
 # Decides, per message, whether to refuse it: returns an SMTP reply such as "451 4.3.0 try later", or None.
 RefusalPolicy = Callable[[Envelope], str | None]
@@ -84,13 +84,6 @@ class SmtpCapture:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (aiosmtpd's readiness probe needs the real port up front)."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def captured_mail(directory: Path) -> list[EmailMessage]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,16 +26,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobstream.settings import PROJECT_ROOT
 from schemas.avro import EventSchema, Record, load_event_schemas
+from stack.processes import free_port
 from tests.kafka_helpers import idempotent_producer
 
 EVENTS = load_event_schemas()
 _INTERNAL = ("changelog__", "repartition__")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def commit_at_end(bootstrap: str, group: str, topics: list[str]) -> None:

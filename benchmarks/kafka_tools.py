@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks.servers import python_process
+from jobstream.consumer_offsets import commit_at_end
 from jobstream.settings import Settings
 
 Offsets = dict[int, int]
@@ -25,30 +26,6 @@ def reader_consumer(bootstrap: str, **extra: object) -> Consumer:
     # Assigned, never subscribed nor committed: the group id exists only because librdkafka wants one.
     config = {"bootstrap.servers": bootstrap, "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}", "log_level": 0}
     return Consumer({**config, "enable.auto.commit": False, **extra})
-
-
-def end_offsets(bootstrap: str, topic: str) -> Offsets:
-    """The high watermark of every partition of `topic`."""
-    consumer = reader_consumer(bootstrap)
-    try:
-        partitions = consumer.list_topics(topic, timeout=_TIMEOUT_S).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S)[1] for p in partitions}
-    finally:
-        consumer.close()
-
-
-def commit_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
-    """Give `group` committed offsets at the current end of `topics`: it will read only what comes next."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
-    try:
-        offsets = [
-            TopicPartition(topic, partition, high)
-            for topic in topics
-            for partition, high in end_offsets(bootstrap, topic).items()
-        ]
-        consumer.commit(offsets=offsets, asynchronous=False)
-    finally:
-        consumer.close()
 
 
 def read_from(

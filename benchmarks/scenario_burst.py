@@ -27,7 +27,6 @@ from benchmarks.fixtures import (
 )
 from benchmarks.kafka_tools import (
     acceptance_process,
-    end_offsets,
     private_acceptance,
     read_from,
     written_by,
@@ -36,6 +35,7 @@ from benchmarks.report import Table, ratio
 from benchmarks.scenario_gateway import gateway_env
 from benchmarks.servers import http_server
 from benchmarks.wrk import LoadResult, LoadSpec, read_ids, run_wrk
+from jobstream.consumer_offsets import end_offsets
 from jobstream.settings import Settings
 from schemas import load_event_schemas
 from stack.processes import free_port

@@ -28,8 +28,6 @@ from benchmarks.baseline_apps import APPLY_PATH
 from benchmarks.fixtures import APPLICATION_BODY, create_jobs, scratch_database, warm_profiles, write_tokens
 from benchmarks.kafka_tools import (
     acceptance_process,
-    commit_at_end,
-    end_offsets,
     private_acceptance,
     reader_consumer,
 )
@@ -37,6 +35,7 @@ from benchmarks.report import Table, ratio
 from benchmarks.scenario_gateway import gateway_env
 from benchmarks.servers import http_server, python_process
 from benchmarks.wrk import LoadResult, LoadSpec, run_wrk
+from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.settings import Settings
 from schemas import load_event_schemas
 from sinks.redis_plans import plans

@@ -26,7 +26,6 @@ from confluent_kafka.admin import AdminClient
 from benchmarks.fixtures import APPLICATION_BODY, create_jobs
 from benchmarks.kafka_tools import (
     acceptance_process,
-    end_offsets,
     flush_all,
     idempotent_producer,
     private_acceptance,
@@ -36,6 +35,7 @@ from benchmarks.kafka_tools import (
     written_by,
 )
 from benchmarks.report import Table, ratio
+from jobstream.consumer_offsets import end_offsets
 from jobstream.settings import Settings
 from schemas import load_event_schemas
 from schemas.topics import JOB_PARTITIONS

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from confluent_kafka.admin import AdminClient
 
+from jobstream.consumer_offsets import wait_for_group_coordinator
 from jobstream.errors import JobstreamError
 from jobstream.settings import Settings
 from jobstream.topic_admin import reconcile_topics
@@ -62,6 +63,9 @@ def up(settings: Settings) -> None:
     for change in changes:
         _print("topic", f"{change.topic}: {change.action} {change.detail}")
     _print("topics", ", ".join(f"{spec.name}({spec.partitions})" for spec in catalog))
+    # Readiness includes the group coordinator: on a fresh broker the first commit creates and loads
+    # __consumer_offsets, and every consumer started before that is done gets COORDINATOR_LOAD_IN_PROGRESS.
+    wait_for_group_coordinator(settings.kafka_bootstrap, catalog[0].name)
 
     mariadb = LocalMariaDB(settings.mysql, settings.local_dir / "mariadb").up()
     with connect(settings.mysql) as connection:

@@ -27,13 +27,13 @@ from typing import Any
 import anyio
 import httpx
 
+from jobstream.consumer_offsets import commit_at_end
 from jobstream.settings import PROJECT_ROOT, MySQLAddress, Settings
 from sinks.models import read_models
 from sinks.redis_plans import plans
 from stack.mariadb import LocalMariaDB
 from stack.processes import free_port
 from state.migrate import apply_migrations, connect, load_migrations
-from tests.topology_harness import commit_at_end
 
 MYSQL_SINK_TOPICS = sorted({topic for model in read_models().values() for topic in model.topics})
 REDIS_SINK_TOPICS = sorted(plans())

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from gateway.principal import Role
+from jobstream.consumer_offsets import commit_at_end
 from jobstream.settings import Settings
 from schemas.avro import load_event_schemas
 from stack.smtp import SmtpCapture, wait_for_mail
@@ -39,7 +40,6 @@ from tests.e2e_harness import (
     with_database,
 )
 from tests.kafka_helpers import idempotent_producer
-from tests.topology_harness import commit_at_end
 
 EVENTS = load_event_schemas()
 ACCEPTANCE_INPUTS = ["job.lifecycle", "application.created"]

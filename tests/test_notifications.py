@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.errors import SettingsError
 from jobstream.settings import PROJECT_ROOT, Settings
 from schemas.avro import load_event_schemas
@@ -130,31 +131,8 @@ def webhook() -> Iterator[Webhook]:
     server.server_close()
 
 
-def _commit_end_offsets(bootstrap: str, group: str, topic: str) -> None:
-    """Start a new group at the topic's end: shared topics hold other tests' history."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        offsets = []
-        for partition in partitions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            offsets.append(TopicPartition(topic, partition, high))
-        consumer.commit(offsets=offsets, asynchronous=False)
-    finally:
-        consumer.close()
-
-
 def _end_offsets(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "log_level": 0})
-    try:
-        offsets = []
-        for topic in topics:
-            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                offsets.append(TopicPartition(topic, partition, high))
-        return offsets
-    finally:
-        consumer.close()
+    return [TopicPartition(topic, p, high) for topic in topics for p, high in end_offsets(bootstrap, topic).items()]
 
 
 @dataclass
@@ -237,8 +215,8 @@ def _free_port_pair() -> int:
 @pytest.fixture(scope="module")
 def topology(settings, smtp, webhook, tmp_path_factory) -> Iterator[Topology]:
     group = f"test-notifications-{uuid.uuid4().hex[:8]}"
-    _commit_end_offsets(settings.kafka_bootstrap, group, REQUESTED_TOPIC)
-    _commit_end_offsets(settings.kafka_bootstrap, f"{group}.retry", RETRY_TOPIC)
+    commit_at_end(settings.kafka_bootstrap, group, [REQUESTED_TOPIC])
+    commit_at_end(settings.kafka_bootstrap, f"{group}.retry", [RETRY_TOPIC])
     start_offsets = _end_offsets(
         settings.kafka_bootstrap, [OUTCOME_TOPIC, DEAD_LETTER_TOPIC, "dead_letter", RETRY_TOPIC]
     )

@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from jobstream.consumer_offsets import commit_at_end
 from jobstream.settings import PROJECT_ROOT
 from schemas.avro import EventSchema, Record, load_event_schemas
 from stack.processes import free_port
@@ -31,20 +32,6 @@ from tests.kafka_helpers import idempotent_producer
 
 EVENTS = load_event_schemas()
 _INTERNAL = ("changelog__", "repartition__")
-
-
-def commit_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
-    """Give `group` committed offsets at the end of `topics`, as if it had read them all."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
-    try:
-        offsets = []
-        for topic in topics:
-            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                offsets.append(TopicPartition(topic, partition, high))
-        consumer.commit(offsets=offsets, asynchronous=False)
-    finally:
-        consumer.close()
 
 
 @dataclass

@@ -1,0 +1,84 @@
+"""Committed offsets of consumer groups: start a group at the end of its topics, commit through coordinator loads.
+
+A fresh broker creates `__consumer_offsets` on the first group request and then loads its partitions; until a
+group's partition is loaded, its coordinator answers COORDINATOR_LOAD_IN_PROGRESS (or NOT_COORDINATOR while
+leadership moves). Those answers are transient, so commits here retry them until a deadline.
+"""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from jobstream.errors import JobstreamError
+
+_TIMEOUT_S = 10.0
+_COORDINATOR_WAIT_S = 60.0
+_TRANSIENT = frozenset(
+    {
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError._WAIT_COORD,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+    }
+)
+_PROBE_GROUP = "jobstream.coordinator-probe"
+
+
+class CoordinatorUnavailableError(JobstreamError):
+    """The group coordinator kept answering with a transient error past the deadline."""
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """The high watermark of every partition of `topic`."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": _PROBE_GROUP, "log_level": 0})
+    try:
+        partitions = consumer.list_topics(topic, timeout=_TIMEOUT_S).topics[topic].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S)[1] for p in partitions}
+    finally:
+        consumer.close()
+
+
+def commit_offsets(consumer: Consumer, offsets: list[TopicPartition], timeout_s: float = _COORDINATOR_WAIT_S) -> None:
+    """Commit `offsets` synchronously, retrying while the group coordinator is loading or moving."""
+    deadline = time.monotonic() + timeout_s
+    delay_s = 0.1
+    while True:
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+            return
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() not in _TRANSIENT:
+                raise
+            if time.monotonic() + delay_s > deadline:
+                message = f"offset commit still failing after {timeout_s:.0f} s: {error}"
+                raise CoordinatorUnavailableError(message) from exc
+        time.sleep(delay_s)
+        delay_s = min(delay_s * 2, 2.0)
+
+
+def commit_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Give `group` committed offsets at the current end of `topics`: it will read only what comes next."""
+    offsets = [
+        TopicPartition(topic, partition, high)
+        for topic in topics
+        for partition, high in end_offsets(bootstrap, topic).items()
+    ]
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+    try:
+        commit_offsets(consumer, offsets)
+    finally:
+        consumer.close()
+
+
+def wait_for_group_coordinator(bootstrap: str, topic: str, timeout_s: float = _COORDINATOR_WAIT_S) -> None:
+    """Commit a probe group's offsets on `topic` until the coordinator takes it (creating `__consumer_offsets`)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": _PROBE_GROUP, "log_level": 0})
+    try:
+        commit_offsets(consumer, [TopicPartition(topic, 0, 0)], timeout_s)
+    finally:
+        consumer.close()

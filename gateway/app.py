@@ -28,7 +28,7 @@ from gateway.cache import SwrCache
 from gateway.docs import DocsRoutes
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.idempotency import IdempotencyStore
-from gateway.inflight import InflightLimitMiddleware
+from gateway.inflight import Admission, InflightLimitMiddleware
 from gateway.jobs import JobRoutes
 from gateway.jobstore import JobStore
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
@@ -151,14 +151,16 @@ def build_app(settings: Settings) -> Starlette:
             lock_ms=lock_ms,
         ).routes(),
     ]
+    admission = Admission(gw.max_inflight, gw.max_queued, gw.queue_wait_ms / 1000)
+    metrics.watch_admission(admission)
     middleware = [
         Middleware(MetricsMiddleware, metrics=metrics),
         Middleware(
             InflightLimitMiddleware,
-            max_inflight=gw.max_inflight,
+            admission=admission,
             retry_after_s=gw.retry_after_s,
             exempt=_OPS_PATHS,
-            on_change=metrics.inflight.set,
+            on_refuse=metrics.overloaded,
         ),
         authentication_middleware(tokens),
         Middleware(

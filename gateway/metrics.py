@@ -8,6 +8,8 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.inflight import Admission
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -23,6 +25,10 @@ class GatewayMetrics:
             registry=r,
         )
         self.inflight = Gauge("gateway_inflight_requests", "Requests being served now", registry=r)
+        self.queued = Gauge("gateway_queued_requests", "Requests waiting for a slot to be served", registry=r)
+        self.overloaded_refusals = Counter(
+            "gateway_overloaded", "Requests refused with 503 overloaded, by reason", ["reason"], registry=r
+        )
         self.producer_queue = Gauge(
             "gateway_producer_queue_depth", "Messages queued in the Kafka producer, not yet acknowledged", registry=r
         )
@@ -39,6 +45,13 @@ class GatewayMetrics:
             registry=r,
         )
         self.db_in_use = Gauge("gateway_mysql_connections_in_use", "MySQL connections in use", registry=r)
+
+    def watch_admission(self, admission: Admission) -> None:
+        self.inflight.set_function(lambda: admission.inflight)
+        self.queued.set_function(lambda: admission.queued)
+
+    def overloaded(self, reason: str) -> None:
+        self.overloaded_refusals.labels(reason).inc()
 
     def delivered(self, topic: str, ok: bool) -> None:
         self.deliveries.labels(topic, "ok" if ok else "error").inc()

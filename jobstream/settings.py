@@ -115,8 +115,11 @@ class GatewaySettings:
     port: int
     # The longest a write waits for Kafka's acknowledgement before the client gets 503 + Retry-After.
     produce_timeout_ms: int
-    # Requests served at once; past it the gateway answers 503 at once instead of queueing.
+    # Requests served at once (kept small: they share one event loop); up to `max_queued` more wait in arrival
+    # order, each at most `queue_wait_ms`, and past either bound the client gets 503 + Retry-After at once.
     max_inflight: int
+    max_queued: int
+    queue_wait_ms: int
     max_body_bytes: int
     retry_after_s: int
     idempotency_ttl_s: int
@@ -273,7 +276,9 @@ def _gateway_settings(reader: _Reader) -> GatewaySettings:
         host=reader.text("JOBSTREAM_GATEWAY_HOST", "127.0.0.1"),
         port=reader.integer("JOBSTREAM_GATEWAY_PORT", 8000, minimum=1, maximum=65535),
         produce_timeout_ms=reader.integer("JOBSTREAM_GATEWAY_PRODUCE_TIMEOUT_MS", 5_000, minimum=100),
-        max_inflight=reader.integer("JOBSTREAM_GATEWAY_MAX_INFLIGHT", 512, minimum=1),
+        max_inflight=reader.integer("JOBSTREAM_GATEWAY_MAX_INFLIGHT", 64, minimum=1),
+        max_queued=reader.integer("JOBSTREAM_GATEWAY_MAX_QUEUED", 2_048, minimum=0),
+        queue_wait_ms=reader.integer("JOBSTREAM_GATEWAY_QUEUE_WAIT_MS", 5_000, minimum=1),
         max_body_bytes=reader.integer("JOBSTREAM_GATEWAY_MAX_BODY_BYTES", 65_536, minimum=1_024),
         retry_after_s=reader.integer("JOBSTREAM_GATEWAY_RETRY_AFTER_S", 1, minimum=1),
         idempotency_ttl_s=reader.integer("JOBSTREAM_GATEWAY_IDEMPOTENCY_TTL_S", 24 * 3600, minimum=60),

@@ -306,8 +306,10 @@ async def test_after_repeated_kafka_failures_the_breaker_answers_503_at_once(gat
     assert refused_after < 0.2
 
 
-async def test_past_the_inflight_bound_requests_fail_fast_with_503(gateway_factory, mint_token):
-    client = await gateway_factory(kafka_bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=1_500, max_inflight=1)
+async def test_past_the_inflight_bound_and_a_full_queue_requests_fail_fast_with_503(gateway_factory, mint_token):
+    client = await gateway_factory(
+        kafka_bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=1_500, max_inflight=1, max_queued=0
+    )
     _, headers = mint_token(Role.CANDIDATE)
 
     slow = asyncio.create_task(client.post(f"/v1/jobs/{uuid.uuid4()}/applications", json=VALID, headers=headers))
@@ -322,6 +324,46 @@ async def test_past_the_inflight_bound_requests_fail_fast_with_503(gateway_facto
     assert refused_after < 0.5
     assert health.status_code == 200
     assert (await slow).status_code == 503
+
+
+async def test_past_the_inflight_bound_requests_wait_their_turn_within_the_queue_wait(gateway_factory, mint_token):
+    client = await gateway_factory(
+        kafka_bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=600, max_inflight=1, max_queued=4, queue_wait_ms=3_000
+    )
+    _, headers = mint_token(Role.CANDIDATE)
+
+    def apply():
+        return client.post(f"/v1/jobs/{uuid.uuid4()}/applications", json=VALID, headers=headers)
+
+    started = time.monotonic()
+    first = asyncio.create_task(apply())
+    await asyncio.sleep(0.1)
+    second = await apply()  # waits for the first (600 ms on an unreachable broker), then is served itself
+    second_after = time.monotonic() - started
+
+    # Served, not refused: the broker's answer, after both requests took their turn.
+    assert [r.json()["error"]["code"] for r in (await first, second)] == ["kafka_unavailable", "kafka_unavailable"]
+    assert second_after >= 1.1
+
+
+async def test_a_request_queued_past_the_queue_wait_gets_503_overloaded(gateway_factory, mint_token):
+    client = await gateway_factory(
+        kafka_bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=1_500, max_inflight=1, max_queued=4, queue_wait_ms=300
+    )
+    _, headers = mint_token(Role.CANDIDATE)
+
+    slow = asyncio.create_task(client.post(f"/v1/jobs/{uuid.uuid4()}/applications", json=VALID, headers=headers))
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    refused = await client.post(f"/v1/jobs/{uuid.uuid4()}/applications", json=VALID, headers=headers)
+    refused_after = time.monotonic() - started
+    metrics = (await client.get("/metrics")).text
+
+    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "overloaded")
+    assert refused.headers["Retry-After"] == "1"
+    assert 0.25 <= refused_after < 1.0
+    assert 'gateway_overloaded_total{reason="queue_timeout"} 1.0' in metrics
+    assert (await slow).json()["error"]["code"] == "kafka_unavailable"
 
 
 async def test_sql_injection_strings_travel_as_text(gateway_factory, mint_token, kafka_tail):

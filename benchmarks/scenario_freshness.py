@@ -1,16 +1,19 @@
 """Scenario 5, end-to-end freshness: at fixed offered rates, how long from the gateway's acceptance of an
-application (its ``submitted_at``) until its decision is a row in MySQL and a hash in Redis.
+application (its ``submitted_at``) until its decision is a row in MySQL and a hash in Redis; and the highest of
+those rates the pipeline sustains, i.e. with the consumer lag of the topology and both sinks not growing.
 
 Everything runs privately beside the shared stack: the gateway, an acceptance topology and both sinks on consumer
 groups that start at the current end of their topics, the MySQL sink writing to a scratch database, the Redis sink
 to a scratch Redis database (an empty one, emptied again after). Baseline in the same run: the bus itself, i.e.
 how long until the application.created event is readable by a plain consumer. Side threads poll MySQL and Redis
-every `_POLL_S`, which bounds the resolution.
+every `_POLL_S`, which bounds the resolution. Another samples each group's total lag every `_LAG_SAMPLE_S`; its
+least-squares slope over the load (after `_LAG_WARMUP_S`) says whether the lag grew.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import statistics
 import threading
 import time
@@ -38,6 +41,7 @@ from benchmarks.wrk import LoadResult, LoadSpec, run_wrk
 from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.settings import Settings
 from schemas import load_event_schemas
+from sinks.lag import group_lag
 from sinks.redis_plans import plans
 from stack.processes import free_port
 from state import redis_keys
@@ -45,7 +49,15 @@ from state.migrate import connect
 
 _POLL_S = 0.05
 _SCRATCH_REDIS_DB = 15
-_CONNECTIONS = 20
+# Enough that the offered rate, not the answers' latency, paces the load (connections > rate x latency).
+_CONNECTIONS = 200
+_LAG_SAMPLE_S = 1.0
+_LAG_WARMUP_S = 5.0
+# A rate is "fully accepted" with this share of it answered 202, and has "no lag growing" when no group's lag
+# grows faster than that share of it (checkpoints commit once a second: committed offsets move in steps of
+# about rate x 1 s, hence the tolerance).
+_ACHIEVED_SHARE = 0.95
+_LAG_SLOPE_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -54,9 +66,13 @@ class FreshnessPlan:
     seconds_per_rate: float
     catch_up_s: float
 
+    @property
+    def lag_warmup_s(self) -> float:
+        return min(_LAG_WARMUP_S, self.seconds_per_rate / 4)
+
     @classmethod
     def for_mode(cls, quick: bool) -> FreshnessPlan:
-        return cls((50,), 4, 60) if quick else cls((100, 500), 20, 120)
+        return cls((50,), 4, 60) if quick else cls((100, 200, 300, 400, 500, 1_000, 2_000), 30, 120)
 
 
 class FirstSeen:
@@ -126,12 +142,54 @@ class CreatedTail:
                     self.submitted[record["application_id"]] = record["submitted_at"].timestamp()
 
 
+@dataclass(frozen=True)
+class PrivatePipeline:
+    """The gateway, acceptance topology and sinks this scenario runs beside the shared stack."""
+
+    gateway_url: str
+    database: str
+    redis_url: str
+    groups: tuple[str, ...]
+
+
+class LagSampler:
+    """Samples the total lag of each group every `_LAG_SAMPLE_S` in a side thread."""
+
+    def __init__(self, bootstrap: str, groups: tuple[str, ...]) -> None:
+        self.samples: dict[str, list[tuple[float, int]]] = {group: [] for group in groups}
+        self._bootstrap = bootstrap
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lag-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def slope(self, group: str, after_s: float) -> float | None:
+        """Least-squares growth of `group`'s lag in messages/s over the samples taken `after_s` past the first."""
+        samples = self.samples[group]
+        if not samples:
+            return None
+        kept = [(t, lag) for t, lag in samples if t - samples[0][0] >= after_s]
+        if len(kept) < 3:
+            return None
+        return statistics.linear_regression([t for t, _ in kept], [lag for _, lag in kept]).slope
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for group, samples in self.samples.items():
+                samples.append((time.monotonic(), sum(row.lag for row in group_lag(self._bootstrap, group))))
+            self._stop.wait(_LAG_SAMPLE_S)
+
+
 def run(settings: Settings, workdir: Path, quick: bool) -> Table:
     plan = FreshnessPlan.for_mode(quick)
-    tokens_file, jobs_file = workdir / "tokens.txt", workdir / "jobs.txt"
-    warm_profiles(settings, write_tokens(settings, 2_000, tokens_file))
-    job_ids = [str(uuid.uuid4()) for _ in range(20)]
-    jobs_file.write_text("\n".join(job_ids) + "\n")
+    tokens_file = workdir / "tokens.txt"
+    candidates = 2_000
+    warm_profiles(settings, write_tokens(settings, candidates, tokens_file))
     table = Table("End-to-end freshness: 202 -> decision visible in MySQL and Redis, at fixed offered rates")
     bootstrap = settings.kafka_bootstrap
     with (
@@ -145,7 +203,6 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
         )
         commit_at_end(bootstrap, mysql_group, ["application.decided", "application.stage_changed"])
         commit_at_end(bootstrap, redis_group, list(plans()))
-        create_jobs(settings, job_ids)
         sink_env = {
             "JOBSTREAM_MYSQL_URL": _mysql_url(settings, database),
             "JOBSTREAM_REDIS_URL": redis_url,
@@ -160,36 +217,50 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
             python_process("sinks", ["redis"], sink_env, workdir / "sink-redis.log"),
             http_server("gateway", [], gateway_env(port), workdir / "gateway.log", port) as server,
         ):
-            _wait_stable(bootstrap, [acceptance.group, mysql_group, redis_group], 90)
+            pipeline = PrivatePipeline(server.url, database, redis_url, (acceptance.group, mysql_group, redis_group))
+            _wait_stable(bootstrap, list(pipeline.groups), 90)
+            steady: dict[int, float] = {}  # offered rate -> accepted/s, for the rates with no lag growing
             for rate in plan.rates:
-                jobs = set(job_ids)
-                _measure(settings, database, redis_url, server.url, rate, plan, tokens_file, jobs_file, jobs, table)
+                # Fresh jobs per rate, enough that no (candidate, job) pair repeats: a repeat is a duplicate
+                # application, which the topology counts but does not decide, so it would never become visible.
+                jobs_file = workdir / f"jobs-{rate}.txt"
+                job_ids = [str(uuid.uuid4()) for _ in range(math.ceil(rate * plan.seconds_per_rate * 2 / candidates))]
+                jobs_file.write_text("\n".join(job_ids) + "\n")
+                create_jobs(settings, job_ids)
+                load, lag_steady = _measure(settings, pipeline, rate, plan, tokens_file, jobs_file, set(job_ids), table)
+                if lag_steady:
+                    steady[rate] = load.accepted_per_second()
+            fully = [rate for rate, accepted in steady.items() if accepted >= _ACHIEVED_SHARE * rate]
+            table.add("highest accepted rate with no lag growing", f"{max(steady.values(), default=0):,.0f}", "/s")
+            table.add("highest offered rate fully accepted, no lag growing", f"{max(fully, default=0):,}", "/s")
         _delete_groups(bootstrap, [mysql_group, redis_group])
     table.notes += [
-        f"wrk -c{_CONNECTIONS} with a per-connection delay offering each rate; gateway with default limits; "
-        "acceptance + MySQL sink (model applications, scratch database) + Redis sink (scratch db "
-        f"{_SCRATCH_REDIS_DB}) on private consumer groups; polled every {_POLL_S * 1000:.0f} ms",
+        f"wrk -c{_CONNECTIONS}, paced to each offered rate for {plan.seconds_per_rate:g} s; gateway with default "
+        "limits; acceptance + MySQL sink (model applications, scratch database) + Redis sink (scratch db "
+        f"{_SCRATCH_REDIS_DB}) on private consumer groups; polled every {_POLL_S * 1000:.0f} ms; new jobs per rate",
         "freshness = first poll that saw it - submitted_at (stamped by the gateway just before producing); "
         "baseline = arrival at a plain application.created consumer, same clock",
+        f"no lag growing = every group's lag (sampled every {_LAG_SAMPLE_S:g} s, after the first "
+        f"{plan.lag_warmup_s:g} s) growing by at most {_LAG_SLOPE_SHARE:.0%} of the offered rate (least-squares "
+        f"slope); fully accepted = at least {_ACHIEVED_SHARE:.0%} of the offered rate answered 202",
     ]
     return table
 
 
 def _measure(
     settings: Settings,
-    database: str,
-    redis_url: str,
-    url: str,
+    pipeline: PrivatePipeline,
     rate: int,
     plan: FreshnessPlan,
     tokens_file: Path,
     jobs_file: Path,
     jobs: set[str],
     table: Table,
-) -> None:
+) -> tuple[LoadResult, bool]:
+    """One offered rate: its freshness and lag rows in `table`; the load, and whether no group's lag grew."""
     tail = CreatedTail(settings.kafka_bootstrap, jobs)
-    mysql_conn = connect(settings.mysql, database)
-    redis_client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    mysql_conn = connect(settings.mysql, pipeline.database)
+    redis_client = redis.Redis.from_url(pipeline.redis_url, socket_timeout=5)
 
     def in_mysql(pending: list[str]) -> set[str]:
         with mysql_conn.cursor() as cursor:
@@ -203,11 +274,11 @@ def _measure(
         return {app for app, found in zip(pending, pipe.execute(), strict=True) if found}
 
     watchers = [FirstSeen("MySQL", in_mysql, tail.ids), FirstSeen("Redis", in_redis, tail.ids)]
+    lag = LagSampler(settings.kafka_bootstrap, pipeline.groups)
     tail.start()
     for watcher in watchers:
         watcher.start()
     try:
-        delay_ms = max(1, round(_CONNECTIONS * 1000 / rate))
         spec = LoadSpec(
             APPLY_PATH,
             APPLICATION_BODY,
@@ -216,9 +287,13 @@ def _measure(
             _CONNECTIONS,
             1,
             plan.seconds_per_rate,
-            delay_ms=delay_ms,
+            rate_per_s=rate,
         )
-        load = run_wrk(url, spec, Path(tokens_file).parent)
+        lag.start()
+        try:
+            load = run_wrk(pipeline.gateway_url, spec, Path(tokens_file).parent)
+        finally:
+            lag.stop()
         deadline = time.monotonic() + plan.catch_up_s
         while time.monotonic() < deadline and any(
             len(w.seen) < load.count(202) or len(tail.submitted) < load.count(202) for w in watchers
@@ -231,13 +306,19 @@ def _measure(
         mysql_conn.close()
         redis_client.close()
     _rows(table, rate, load, tail, watchers)
+    return load, _lag_rows(table, rate, lag, pipeline.groups, plan.lag_warmup_s)
 
 
 def _rows(table: Table, rate: int, load: LoadResult, tail: CreatedTail, watchers: list[FirstSeen]) -> None:
     bus = [tail.arrived[a] - tail.submitted[a] for a in tail.submitted]
     table.add(
-        f"{rate}/s offered: accepted (202) / achieved rate", f"{load.count(202):,} / {load.per_second:,.0f}", "/s"
+        f"{rate}/s offered: accepted (202) / achieved rate",
+        f"{load.count(202):,} / {load.accepted_per_second():,.0f}",
+        "/s",
     )
+    refused = {status: n for status, n in sorted(load.statuses.items()) if status != 202}
+    if refused:
+        table.add(f"{rate}/s: other answers", ", ".join(f"{n:,} x {status}" for status, n in refused.items()), "")
     table.add(f"{rate}/s: baseline bus (created readable) p50 / p99", _p50_p99(bus), "ms")
     for watcher in watchers:
         fresh = [watcher.seen[a] - tail.submitted[a] for a in tail.submitted if a in watcher.seen]
@@ -250,6 +331,17 @@ def _rows(table: Table, rate: int, load: LoadResult, tail: CreatedTail, watchers
                 "x",
             )
     table.commands.append(load.command)
+
+
+def _lag_rows(table: Table, rate: int, lag: LagSampler, groups: tuple[str, ...], warmup_s: float) -> bool:
+    slopes = {group: lag.slope(group, warmup_s) for group in groups}
+    for group, slope in slopes.items():
+        peak = max((value for _, value in lag.samples[group]), default=0)
+        shown = "n/a" if slope is None else f"{slope:+,.1f} msg/s, peak {peak:,}"
+        table.add(f"{rate}/s: lag growth of {group.rsplit('-', 1)[0]}", shown, "")
+    steady = all(slope is not None and slope <= _LAG_SLOPE_SHARE * rate for slope in slopes.values())
+    table.add(f"{rate}/s: no lag growing", "yes" if steady else "no", "")
+    return steady
 
 
 def _p50_p99(values: list[float]) -> str:

@@ -124,7 +124,7 @@ function response(status, headers, resp_body)
   end
 end
 
-@DELAY_FN@
+@PACING@
 function done(summary, latency, requests)
   local statuses = {}
   local issued_all, answered_all = 0, 0
@@ -150,6 +150,17 @@ function done(summary, latency, requests)
 end
 """
 
+# wrk calls delay() when a connection has its answer, and sends that connection's next request after the delay.
+_PACING = r"""
+local interval_us = @INTERVAL_US@
+local next_send_us = 0
+function delay()
+  local now = now_us()
+  next_send_us = math.max(next_send_us + interval_us, now)
+  return math.floor((next_send_us - now) / 1000)
+end
+"""
+
 
 @dataclass(frozen=True)
 class LoadSpec:
@@ -167,8 +178,11 @@ class LoadSpec:
     # Where each thread writes the application ids of its 202 answers; None records none.
     ids_dir: Path | None = None
     timeout_s: int = 60
-    # Each connection waits this long before each request: C connections offer about C * 1000 / delay_ms req/s.
-    delay_ms: int = 0
+    # The offered rate: each thread hands its connections send times spaced `threads / rate_per_s` apart, so the
+    # rate holds while answers are slower than the spacing, as long as a connection is free (C > rate x latency).
+    # A thread that falls behind does not catch up in a burst: it sends at once and keeps the spacing from there.
+    # 0: every connection sends again as soon as it has its answer.
+    rate_per_s: float = 0
 
 
 @dataclass(frozen=True)
@@ -262,7 +276,9 @@ def _render_lua(spec: LoadSpec) -> str:
         "@PATH@": spec.path,
         "@BODY@": json.dumps(spec.body).replace("\\", "\\\\").replace('"', '\\"'),
         "@MARKER@": _MARKER,
-        "@DELAY_FN@": f"function delay() return {spec.delay_ms} end" if spec.delay_ms > 0 else "",
+        "@PACING@": _PACING.replace("@INTERVAL_US@", f"{spec.threads * 1e6 / spec.rate_per_s:.1f}")
+        if spec.rate_per_s > 0
+        else "",
     }
     script = _LUA
     for placeholder, value in values.items():

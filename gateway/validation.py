@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from gateway.errors import ApiError, InvalidField
 
@@ -22,7 +22,8 @@ _MISSING = object()
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
-    """The request body parsed as JSON: 415 unless JSON, 413 past `max_bytes`, 400 when malformed."""
+    """The request body parsed as JSON: 415 unless JSON, 413 past `max_bytes`, 400 when malformed, 499 when the
+    client hung up before sending all of it."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json", field="content-type")
@@ -30,10 +31,14 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise _too_large(max_bytes)
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_bytes:
+                raise _too_large(max_bytes)
+    except ClientDisconnect:
+        # Nobody is left to answer; 499 (nginx's "client closed request") keeps it out of the 5xx and the error log.
+        raise ApiError(499, "client_disconnected", "the client closed the connection mid-body") from None
     try:
         return json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:

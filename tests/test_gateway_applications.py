@@ -11,18 +11,23 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from starlette.requests import Request
 
 from gateway.accounts_profiles import ProfileCache
 from gateway.accounts_store import AccountStore
 from gateway.applications import CandidateContacts
 from gateway.breaker import CircuitBreaker
+from gateway.errors import ApiError
 from gateway.mysql_pool import create_mysql_pool
 from gateway.principal import Role
+from gateway.validation import read_json
 from jobstream.settings import MySQLAddress
 from schemas import load_event_schemas
 from tests.kafka_helpers import consume_until
 
 pytestmark = pytest.mark.anyio
+
+JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 
 EVENTS = load_event_schemas()
 VALID = {"cover_letter": "I would love to build this.", "resume_url": "https://cv.example.com/ada.pdf"}
@@ -194,6 +199,22 @@ async def test_a_bad_job_id_or_idempotency_key_is_named(gateway_factory, mint_to
 
     assert (bad_job.status_code, bad_job.json()["error"]["field"]) == (422, "job_id")
     assert (bad_key.status_code, bad_key.json()["error"]["field"]) == (422, "Idempotency-Key")
+
+
+async def test_a_client_hanging_up_mid_body_gets_499_not_an_internal_error():
+    messages = [
+        {"type": "http.request", "body": b'{"cover_letter": "Dear', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive():
+        return messages.pop(0)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"", "headers": [JSON_CONTENT_TYPE]}
+    with pytest.raises(ApiError) as refused:
+        await read_json(Request(scope, receive), max_bytes=1_024)
+
+    assert (refused.value.status, refused.value.code) == (499, "client_disconnected")
 
 
 async def test_malformed_json_wrong_media_type_and_oversized_bodies_get_4xx(gateway_factory, mint_token):

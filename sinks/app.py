@@ -60,6 +60,9 @@ def _application(settings: Settings, group: str) -> Application:
         state_dir=settings.local_dir / "state" / group,
         # Sinks only read: a paused partition must not pile up more than one batch.
         max_partition_buffer_size=sinks.batch_max_messages,
+        # Quix checks whether a checkpoint is due only between polls; with its default poll timeout of 1 s, a
+        # batch that arrived just after a poll waited up to a second more before it was written.
+        consumer_poll_timeout=0.05,
     )
 
 

@@ -25,6 +25,10 @@ from topologies.metrics import STATISTICS_INTERVAL_MS, TopologyMetrics
 
 _ADMIN_TIMEOUT_S = 10.0
 _FETCH_WAIT_MAX_MS = 50
+# A topology that concatenates topics (acceptance: job.lifecycle + application.created) makes Quix read in
+# timestamp-aligned batches with `consume(10_000, timeout)`, which waits the whole timeout unless 10,000 messages
+# arrive first: at Quix's default of 1 s, every decision waited ~1 s before processing even started.
+_POLL_TIMEOUT_S = 0.05
 PROVENANCE_HEADER = "jobstream-topology"
 
 
@@ -78,6 +82,7 @@ def build_application(bootstrap: str, topology: TopologySettings, metrics: Topol
         consumer_group=topology.consumer_group,
         auto_offset_reset="earliest",
         commit_interval=topology.commit_interval_ms / 1000,
+        consumer_poll_timeout=_POLL_TIMEOUT_S,
         processing_guarantee="exactly-once",
         state_dir=topology.state_dir,
         consumer_extra_config=consumer_config,

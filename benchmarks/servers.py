@@ -18,15 +18,27 @@ from jobstream.settings import PROJECT_ROOT
 _READY_TIMEOUT_S = 60.0
 
 
-@contextlib.contextmanager
 def python_process(
-    module: str, args: list[str], env: Mapping[str, str], log_path: Path, stop_signal: int = signal.SIGTERM
+    module: str, args: list[str], env: Mapping[str, str], log_path: Path
+) -> contextlib.AbstractContextManager[subprocess.Popen]:
+    """`python -m module args` as a `command_process`, stopped with SIGTERM."""
+    return command_process(python_command(module, args), env, log_path)
+
+
+def python_command(module: str, args: list[str]) -> list[str]:
+    """The command line of `python -m module args` with this interpreter, warnings off."""
+    return [sys.executable, "-W", "ignore", "-m", module, *args]
+
+
+@contextlib.contextmanager
+def command_process(
+    command: list[str], env: Mapping[str, str], log_path: Path, stop_signal: int = signal.SIGTERM
 ) -> Iterator[subprocess.Popen]:
-    """`python -m module args` with `env` added to ours, output to `log_path`; stopped with `stop_signal` (then
-    killed) after. SIGINT lets a process under cProfile write its profile (uvicorn re-raises the signal it got)."""
+    """`command` run from the project root with `env` added to ours, output to `log_path`; stopped with
+    `stop_signal` (then killed) after, unless it has exited by then."""
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-W", "ignore", "-m", module, *args],
+            command,
             cwd=PROJECT_ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
             stdout=log,
@@ -45,11 +57,10 @@ def http_server(
     env: Mapping[str, str],
     log_path: Path,
     port: int,
-    stop_signal: int = signal.SIGTERM,
 ) -> Iterator[Server]:
     """A server process listening on 127.0.0.1:`port`, yielded once it accepts connections."""
-    with python_process(module, args, env, log_path, stop_signal) as process:
-        _wait_listening(process, port, log_path)
+    with python_process(module, args, env, log_path) as process:
+        wait_listening(process, port, log_path)
         yield Server(f"http://127.0.0.1:{port}", process.pid)
 
 
@@ -65,7 +76,8 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wait_listening(process: subprocess.Popen, port: int, log_path: Path) -> None:
+def wait_listening(process: subprocess.Popen, port: int, log_path: Path) -> None:
+    """Return once something accepts connections on 127.0.0.1:`port`; raise if `process` exits first."""
     deadline = time.monotonic() + _READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -153,6 +153,8 @@ class SinkSettings:
     backoff_cap_ms: int
     # How long consumption pauses when MySQL or Redis cannot take a batch.
     backpressure_s: int
+    # How soon the group notices a sink that died without leaving (kill -9) and gives its partitions to another.
+    session_timeout_ms: int
 
 
 @dataclass(frozen=True)
@@ -334,6 +336,7 @@ def _sink_settings(reader: _Reader) -> SinkSettings:
         backoff_base_ms=reader.integer("JOBSTREAM_SINKS_BACKOFF_BASE_MS", 50, minimum=1),
         backoff_cap_ms=reader.integer("JOBSTREAM_SINKS_BACKOFF_CAP_MS", 2_000, minimum=1),
         backpressure_s=reader.integer("JOBSTREAM_SINKS_BACKPRESSURE_S", 10, minimum=1),
+        session_timeout_ms=reader.integer("JOBSTREAM_SINKS_SESSION_TIMEOUT_MS", 10_000, minimum=1_000),
     )
     if settings.backoff_cap_ms < settings.backoff_base_ms:
         raise SettingsError(

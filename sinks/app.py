@@ -63,6 +63,7 @@ def _application(settings: Settings, group: str) -> Application:
         # Quix checks whether a checkpoint is due only between polls; with its default poll timeout of 1 s, a
         # batch that arrived just after a poll waited up to a second more before it was written.
         consumer_poll_timeout=0.05,
+        consumer_extra_config={"session.timeout.ms": sinks.session_timeout_ms},
     )
 
 

@@ -1,6 +1,6 @@
 """The load harness: one command per scenario, each figure a ratio against a baseline measured in the same run.
 
-`python -m benchmarks gateway|burst|sink|topology|profile|all [--quick]`; see `benchmarks/RESULTS.md`.
+`python -m benchmarks gateway|burst|sink|topology|freshness|replay|profile|all [--quick]`; see `benchmarks/RESULTS.md`.
 """
 
 from benchmarks.report import Table, append_report

@@ -2,8 +2,9 @@
 
 Scenarios: gateway (ceiling ratio), burst (10,000 applications from 1,000 connections vs a naive MySQL endpoint),
 sink (batched rows/s vs row-at-a-time), topology (acceptance msgs/s vs a raw consume->produce loop),
-freshness (202 -> visible in MySQL/Redis vs the bus),
-profile (the gateway under cProfile during the ceiling load: a ranking, not a figure).
+freshness (202 -> visible in MySQL/Redis vs the bus, and the highest rate with no consumer lag growing),
+replay (events/s rebuilding the applications read model from 1,000,000 events vs a raw read + Avro decode),
+profile (the gateway under py-spy during the ceiling load: a ranking, not a figure).
 `--quick` runs each for a few seconds (the CI smoke); its figures say only that the harness works.
 """
 
@@ -21,6 +22,7 @@ from benchmarks import (
     scenario_freshness,
     scenario_gateway,
     scenario_profile,
+    scenario_replay,
     scenario_sink,
     scenario_topology,
 )
@@ -35,6 +37,7 @@ SCENARIOS: dict[str, Scenario] = {
     "sink": scenario_sink.run,
     "topology": scenario_topology.run,
     "freshness": scenario_freshness.run,
+    "replay": scenario_replay.run,
     "profile": scenario_profile.run,
 }
 DEFAULT_REPORT = Path(__file__).resolve().parent / "RESULTS.md"

@@ -65,10 +65,17 @@ def replay(
     catch_up: bool = True,
     batch_size: int = 2_000,
     progress: bool = True,
+    sources: dict[str, str] | None = None,
 ) -> ReplayResult:
-    """Rebuild `models` up to `until` (default: the high watermarks now). A dry run builds and drops the shadows."""
+    """Rebuild `models` up to `until` (default: the high watermarks now). A dry run builds and drops the shadows.
+
+    `sources` reads a catalog topic from another topic holding the same events (a benchmark's scratch copy):
+    ``{"application.decided": "bench-..."}``; `until` then names the topics read.
+    """
     started = time.monotonic()
     tables = tuple(dict.fromkeys(table for model in models for table in model.tables))
+    read = _topics_read(models, sources or {})
+    decoders = _decoders(settings, read)
     pool = mysql_pool(settings, database)
     consumer = Consumer(
         {
@@ -81,13 +88,13 @@ def replay(
         }
     )
     try:
-        topics = [mapping.topic for model in models for mapping in model.mappings]
+        topics = list(read.values())
         ends = until if until is not None else high_watermarks(consumer, topics)
         starts = _start_offsets(consumer, ends, since)
         _create_shadows(pool, tables, copy=since is not None)
         try:
             events = _apply(
-                consumer, settings, _sinks(pool, settings, models, SHADOW), starts, ends, batch_size, progress
+                consumer, decoders, _sinks(pool, settings, models, SHADOW, read), starts, ends, batch_size, progress
             )
             with pool.connection() as connection:
                 checksum = model_checksum(connection, tables, SHADOW)
@@ -100,8 +107,8 @@ def replay(
         _swap(pool, tables)
         caught_up = 0
         if catch_up:
-            sinks = _sinks(pool, settings, models, "")
-            caught_up = _apply(consumer, settings, sinks, ends, high_watermarks(consumer, topics), batch_size, False)
+            sinks = _sinks(pool, settings, models, "", read)
+            caught_up = _apply(consumer, decoders, sinks, ends, high_watermarks(consumer, topics), batch_size, False)
         return ReplayResult(events, tables, checksum, True, caught_up, time.monotonic() - started)
     finally:
         consumer.close()
@@ -130,14 +137,32 @@ def _start_offsets(consumer: Consumer, ends: Offsets, since: datetime | None) ->
     return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else ends[(tp.topic, tp.partition)] for tp in found}
 
 
-def _sinks(pool: MySQLPool, settings: Settings, models: Sequence[ReadModel], suffix: str) -> dict[str, MySQLUpsertSink]:
+def _topics_read(models: Sequence[ReadModel], sources: dict[str, str]) -> dict[str, str]:
+    """Each catalog topic of `models` -> the topic it is read from."""
+    catalog = [mapping.topic for model in models for mapping in model.mappings]
+    unknown = sorted(set(sources) - set(catalog))
+    if unknown:
+        raise ReplayError(f"sources names topics no chosen model reads: {unknown}; valid: {sorted(catalog)}")
+    return {topic: sources.get(topic, topic) for topic in catalog}
+
+
+def _decoders(settings: Settings, read: dict[str, str]) -> dict[str, EventSchema]:
+    """The schema of each topic read: its catalog topic's event."""
+    events = {spec.name: spec.event for spec in topic_catalog(settings.topic_replication_factor)}
+    schemas = load_event_schemas()
+    return {source: schemas[events[topic] or ""] for topic, source in read.items()}
+
+
+def _sinks(
+    pool: MySQLPool, settings: Settings, models: Sequence[ReadModel], suffix: str, read: dict[str, str]
+) -> dict[str, MySQLUpsertSink]:
     retry = RetryPolicy.from_settings(settings.sinks)
-    return {m.topic: MySQLUpsertSink(pool, m, retry, suffix) for model in models for m in model.mappings}
+    return {read[m.topic]: MySQLUpsertSink(pool, m, retry, suffix) for model in models for m in model.mappings}
 
 
 def _apply(
     consumer: Consumer,
-    settings: Settings,
+    decoders: dict[str, EventSchema],
     sinks: dict[str, MySQLUpsertSink],
     starts: Offsets,
     ends: Offsets,
@@ -148,9 +173,6 @@ def _apply(
     pending = {tp: end for tp, end in ends.items() if starts[tp] < end}
     if not pending:
         return 0
-    events = {spec.name: spec.event for spec in topic_catalog(settings.topic_replication_factor)}
-    schemas = load_event_schemas()
-    decoders = {topic: schemas[events[topic] or ""] for topic in sinks}
     buffers: dict[tuple[str, int], list[SinkItem]] = {tp: [] for tp in pending}
     total = sum(end - starts[tp] for tp, end in pending.items())
     count = 0

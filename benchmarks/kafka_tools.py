@@ -73,6 +73,16 @@ def idempotent_producer(bootstrap: str, **extra: object) -> Producer:
     )
 
 
+def produce_waiting(producer: Producer, topic: str, key: bytes | None, value: bytes | None) -> None:
+    """Produce one message, serving delivery reports while the producer's local queue is full."""
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def flush_all(producer: Producer, timeout_s: float = 60.0) -> None:
     if producer.flush(timeout_s) > 0:
         raise RuntimeError(f"Kafka did not acknowledge every benchmark event within {timeout_s:g} s")

@@ -26,7 +26,7 @@ from types import FrameType
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from benchmarks.fixtures import scratch_database
-from benchmarks.kafka_tools import flush_all, idempotent_producer, reader_consumer, scratch_topic
+from benchmarks.kafka_tools import flush_all, idempotent_producer, produce_waiting, reader_consumer, scratch_topic
 from benchmarks.report import Table, ratio
 from jobstream.consumer_offsets import end_offsets
 from jobstream.settings import Settings
@@ -173,13 +173,7 @@ def _produce(settings: Settings, topic: str, plan: ReplayPlan) -> float:
     )
     started = time.perf_counter()
     for record in decided_events(plan):
-        key, value = str(record["job_id"]).encode(), decided.encode(record)
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce_waiting(producer, topic, str(record["job_id"]).encode(), decided.encode(record))
         producer.poll(0)
     flush_all(producer, timeout_s=120)
     produce_s = time.perf_counter() - started

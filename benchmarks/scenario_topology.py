@@ -29,6 +29,7 @@ from benchmarks.kafka_tools import (
     flush_all,
     idempotent_producer,
     private_acceptance,
+    produce_waiting,
     read_from,
     reader_consumer,
     scratch_topic,
@@ -110,12 +111,7 @@ def _produce_input(settings: Settings, plan: TopologyPlan) -> list[str]:
             **APPLICATION_BODY,
             "submitted_at": datetime.now(UTC),
         }
-        while True:
-            try:
-                producer.produce(_INPUT, key=job_id.encode(), value=created.encode(record))
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce_waiting(producer, _INPUT, job_id.encode(), created.encode(record))
         producer.poll(0)
     flush_all(producer)
     return job_ids
@@ -191,7 +187,7 @@ def _raw_loop(
                     started = started or time.monotonic()
                     remaining[message.partition()] -= 1
                     value = event.encode(event.decode(message.value())) if exactly_once else message.value()
-                    _produce(producer, topic, message.key(), value)
+                    produce_waiting(producer, topic, message.key(), value)
                     copied += 1
                 producer.poll(0)
                 if exactly_once and (copied >= total or time.monotonic() - last_commit >= commit_interval_s):
@@ -206,15 +202,6 @@ def _raw_loop(
             if exactly_once:
                 _delete_group(bootstrap, group)
     return ratio(copied, finished - (started or finished)), copied
-
-
-def _produce(producer: Producer, topic: str, key: bytes | None, value: bytes | None) -> None:
-    while True:
-        try:
-            producer.produce(topic, key=key, value=value)
-            return
-        except BufferError:
-            producer.poll(0.05)
 
 
 def _commit(producer: Producer, consumer: Consumer) -> None:

@@ -42,7 +42,7 @@ _EMAIL = re.compile(
 @dataclass(frozen=True)
 class _Email:
     def check(self, name: str, value: Any) -> str:
-        text = Text(3, 254).check(name, value)
+        text = Text(3, 254, multiline=False).check(name, value)
         if not text.isprintable() or not _EMAIL.match(text):
             raise InvalidField(name, "must be an email address like ada@example.com")
         return text.lower()
@@ -51,7 +51,7 @@ class _Email:
 @dataclass(frozen=True)
 class _DisplayName:
     def check(self, name: str, value: Any) -> str:
-        text = Text(1, 100).check(name, value).strip()
+        text = Text(1, 100, multiline=False).check(name, value).strip()
         if not text:
             raise InvalidField(name, "must not be blank")
         if not text.isprintable():
@@ -61,12 +61,12 @@ class _DisplayName:
 
 _REGISTER = {
     "email": Field(_Email()),
-    "password": Field(Text(12, 128)),
+    "password": Field(Text(12, 128, multiline=False)),
     "display_name": Field(_DisplayName()),
     "role": Field(Choice((Role.CANDIDATE.value, Role.EMPLOYER.value)), required=False),
 }
-_LOGIN = {"email": Field(Text(1, 254)), "password": Field(Text(1, 128))}
-_REFRESH = {"refresh_token": Field(Text(1, 200))}
+_LOGIN = {"email": Field(Text(1, 254, multiline=False)), "password": Field(Text(1, 128, multiline=False))}
+_REFRESH = {"refresh_token": Field(Text(1, 200, multiline=False))}
 _PROFILE_UPDATE = {"display_name": Field(_DisplayName())}
 
 

@@ -35,9 +35,9 @@ STAGES = ("reviewed", "interview", "offer", "hired", "declined")
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-.:]{8,128}$")
 
 APPLICATION_FIELDS = {
-    "cover_letter": Field(Text(1, COVER_LETTER_MAX)),
+    "cover_letter": Field(Text(1, COVER_LETTER_MAX, multiline=True)),
     "resume_url": Field(HttpsUrl(RESUME_URL_MAX)),
-    "referral_source": Field(Text(1, 100), required=False, nullable=True),
+    "referral_source": Field(Text(1, 100, multiline=False), required=False, nullable=True),
 }
 STAGE_FIELDS = {"stage": Field(Choice(STAGES))}
 # A cache miss may wait this long for MySQL before the application goes out without the candidate's email.

@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from gateway.applications import COVER_LETTER_MAX, RESUME_URL_MAX, STAGES
+from gateway.validation import MULTILINE_PATTERN, SINGLE_LINE_PATTERN
 
 _UUID = {"type": "string", "format": "uuid"}
 _ERROR = {
@@ -27,18 +28,28 @@ _ERROR = {
         }
     },
 }
+# Single-line fields refuse C0/C1 control characters, DEL and U+2028/U+2029; free text keeps tab, LF and CR.
+_LINE = {"pattern": SINGLE_LINE_PATTERN, "description": "one line: no control characters, no line breaks"}
+_FREE_TEXT = {
+    "pattern": MULTILINE_PATTERN,
+    "description": "free text: tab and line breaks, no other control characters",
+}
 _JOB_INPUT = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "title": {"type": "string", "minLength": 1, "maxLength": 200},
-        "description": {"type": "string", "minLength": 1, "maxLength": 10000},
-        "location": {"type": "string", "minLength": 1, "maxLength": 120},
+        "title": {"type": "string", "minLength": 1, "maxLength": 200, **_LINE},
+        "description": {"type": "string", "minLength": 1, "maxLength": 10000, **_FREE_TEXT},
+        "location": {"type": "string", "minLength": 1, "maxLength": 120, **_LINE},
         "remote": {"type": "boolean"},
         "salary_min": {"type": ["integer", "null"], "minimum": 0},
         "salary_max": {"type": ["integer", "null"], "minimum": 0},
         "currency": {"type": ["string", "null"], "pattern": "^[A-Z]{3}$"},
-        "tags": {"type": "array", "maxItems": 20, "items": {"type": "string", "maxLength": 40}},
+        "tags": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[a-z0-9][a-z0-9+#.\\-]*$"},
+        },
         "max_applications": {"type": ["integer", "null"], "minimum": 1},
         "deadline": {"type": ["string", "null"], "format": "date-time"},
     },
@@ -106,9 +117,14 @@ OPENAPI: dict[str, Any] = {
                         "additionalProperties": False,
                         "required": ["cover_letter", "resume_url"],
                         "properties": {
-                            "cover_letter": {"type": "string", "minLength": 1, "maxLength": COVER_LETTER_MAX},
+                            "cover_letter": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": COVER_LETTER_MAX,
+                                **_FREE_TEXT,
+                            },
                             "resume_url": {"type": "string", "format": "uri", "maxLength": RESUME_URL_MAX},
-                            "referral_source": {"type": ["string", "null"], "maxLength": 100},
+                            "referral_source": {"type": ["string", "null"], "maxLength": 100, **_LINE},
                         },
                     }
                 ),
@@ -153,8 +169,8 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Search open jobs (cached 60 s, served stale while revalidating).",
                 "security": [],
                 "parameters": [
-                    {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}},
-                    {"name": "location", "in": "query", "schema": {"type": "string", "maxLength": 120}},
+                    {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200, **_LINE}},
+                    {"name": "location", "in": "query", "schema": {"type": "string", "maxLength": 120, **_LINE}},
                     {"name": "remote", "in": "query", "schema": {"enum": ["true", "false"]}},
                     {"name": "salary_min", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                     {"name": "tag", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
@@ -197,7 +213,7 @@ OPENAPI: dict[str, Any] = {
                         "properties": {
                             "email": {"type": "string", "format": "email"},
                             "password": {"type": "string", "minLength": 12, "maxLength": 128},
-                            "display_name": {"type": "string"},
+                            "display_name": {"type": "string", "minLength": 1, "maxLength": 100, **_LINE},
                             "role": {"enum": ["candidate", "employer"]},
                         },
                     }

@@ -25,15 +25,17 @@ from gateway.readmodels import JobQuery, ReadModels, iso_to_millis
 from gateway.validation import Boolean, Field, Integer, Text, TextList, Timestamp, check_object, read_json, uuid_param
 
 _INT_MAX = 2**31 - 1
-_TAG = Text(1, 40, re.compile(r"^[a-z0-9][a-z0-9+#.\-]*$"), "lowercase letters, digits and + # . -")
+_TAG = Text(1, 40, re.compile(r"^[a-z0-9][a-z0-9+#.\-]*$"), "lowercase letters, digits and + # . -", multiline=False)
 JOB_FIELDS = {
-    "title": Field(Text(1, 200)),
-    "description": Field(Text(1, 10_000)),
-    "location": Field(Text(1, 120)),
+    "title": Field(Text(1, 200, multiline=False)),
+    "description": Field(Text(1, 10_000, multiline=True)),
+    "location": Field(Text(1, 120, multiline=False)),
     "remote": Field(Boolean(), required=False),
     "salary_min": Field(Integer(0, _INT_MAX), required=False, nullable=True),
     "salary_max": Field(Integer(0, _INT_MAX), required=False, nullable=True),
-    "currency": Field(Text(3, 3, re.compile(r"^[A-Z]{3}$"), "an ISO 4217 code such as EUR"), False, True),
+    "currency": Field(
+        Text(3, 3, re.compile(r"^[A-Z]{3}$"), "an ISO 4217 code such as EUR", multiline=False), False, True
+    ),
     "tags": Field(TextList(_TAG, max_items=20), required=False),
     "max_applications": Field(Integer(1, 1_000_000), required=False, nullable=True),
     "deadline": Field(Timestamp(), required=False, nullable=True),
@@ -202,10 +204,10 @@ def _job_query(request: Request, limit: int, offset: int) -> JobQuery:
             )
     text = params.get("q")
     if text is not None:
-        text = Text(1, 200).check("q", text)
+        text = Text(1, 200, multiline=False).check("q", text)
     location = params.get("location")
     if location is not None:
-        location = Text(1, 120).check("location", location)
+        location = Text(1, 120, multiline=False).check("location", location)
     remote = params.get("remote")
     if remote not in (None, "true", "false"):
         raise ApiError(422, "invalid_field", "must be true or false", field="remote")

@@ -5,6 +5,7 @@ Every refusal names its field, so a client can point at the exact input to fix.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -64,12 +65,29 @@ class FieldSpec(Protocol):
     def check(self, name: str, value: Any) -> Any: ...
 
 
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: none belongs in a one-line field, where
+# a CR/LF could split an email header and the others garble a UI. Free text keeps only tab, LF and CR of them.
+_SINGLE_LINE_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_MULTILINE_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# The same rules as ECMA-262 patterns, for the OpenAPI document.
+SINGLE_LINE_PATTERN = "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029]*$"
+MULTILINE_PATTERN = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\u2028\\u2029]*$"
+
+
 @dataclass(frozen=True)
 class Text:
+    """A string of `min_length` to `max_length` characters.
+
+    Every use says whether it is `multiline` free text (a cover letter, a description: tab, LF and CR allowed) or a
+    single line (a title, a name, a tag: no control characters at all, no line or paragraph separators).
+    """
+
     min_length: int
     max_length: int
     pattern: re.Pattern[str] | None = None
     pattern_hint: str = ""
+    # Required, so that every field says which it is.
+    multiline: bool = dataclasses.field(kw_only=True)
 
     def check(self, name: str, value: Any) -> str:
         if not isinstance(value, str):
@@ -80,8 +98,10 @@ class Text:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidField(name, "must be valid Unicode (no lone surrogates)") from None
-        if "\x00" in value:
-            raise InvalidField(name, "must not contain NUL characters")
+        refused = (_MULTILINE_REFUSED if self.multiline else _SINGLE_LINE_REFUSED).search(value)
+        if refused is not None:
+            allowed = "other than tab and line breaks" if self.multiline else "or line breaks"
+            raise InvalidField(name, f"must not contain control characters {allowed} (found U+{ord(refused[0]):04X})")
         if self.pattern is not None and not self.pattern.match(value):
             raise InvalidField(name, f"must be {self.pattern_hint}")
         return value
@@ -92,7 +112,7 @@ class HttpsUrl:
     max_length: int
 
     def check(self, name: str, value: Any) -> str:
-        text = Text(1, self.max_length).check(name, value)
+        text = Text(1, self.max_length, multiline=False).check(name, value)
         if any(c.isspace() for c in text) or not text.isprintable():
             raise InvalidField(name, "must be an https:// URL without spaces")
         try:

@@ -155,6 +155,8 @@ async def test_registration_writes_the_user_registered_event_to_the_outbox(accou
         ({"display_name": "   "}, "display_name", "invalid_field"),
         ({"display_name": "n" * 101}, "display_name", "invalid_field"),
         ({"display_name": "bell\x07"}, "display_name", "invalid_field"),
+        ({"display_name": "Ada\u2028Lovelace"}, "display_name", "invalid_field"),
+        ({"display_name": "Ada\x85"}, "display_name", "invalid_field"),
         ({"role": "admin"}, "role", "invalid_field"),
         ({"role": "analyst"}, "role", "invalid_field"),
         ({"role": "superuser"}, "role", "invalid_field"),

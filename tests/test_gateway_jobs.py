@@ -188,6 +188,29 @@ async def test_each_invalid_job_names_its_field(gateway_factory, mint_token, bod
     assert response.json()["error"]["field"] == field
 
 
+async def test_a_job_title_carrying_a_header_injection_is_refused_but_a_description_keeps_its_line_breaks(
+    gateway_factory, mint_token
+):
+    client = await gateway_factory()
+    _, headers = mint_token(Role.EMPLOYER, str(uuid.uuid4()))
+
+    injected = await client.post("/v1/jobs", json={**JOB, "title": "Dev\r\nBcc: x@evil.io"}, headers=headers)
+    located = await client.post("/v1/jobs", json={**JOB, "location": "Lisbon\u2028Porto"}, headers=headers)
+    described = await client.post("/v1/jobs", json={**JOB, "description": "One.\r\n\tTwo."}, headers=headers)
+    searched = await client.get("/v1/jobs", params={"q": "dev\nops"})
+
+    assert injected.status_code == 422, injected.text
+    assert injected.json()["error"] == {
+        "code": "invalid_field",
+        "message": "must not contain control characters or line breaks (found U+000D)",
+        "field": "title",
+    }
+    assert (located.status_code, located.json()["error"]["field"]) == (422, "location")
+    assert (searched.status_code, searched.json()["error"]["field"]) == (422, "q")
+    assert described.status_code == 202, described.text
+    assert described.json()["description"] == "One.\r\n\tTwo."
+
+
 async def test_only_the_jobs_employer_moves_an_application_along_the_pipeline(
     gateway_factory, mint_token, kafka_tail, read_model
 ):

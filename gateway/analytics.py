@@ -22,7 +22,7 @@ from gateway.errors import ApiError, InvalidField
 from gateway.guards import require_role
 from gateway.principal import Principal, Role
 from gateway.readmodels import ReadModels
-from gateway.validation import Timestamp, uuid_param
+from gateway.validation import Timestamp, query_int, uuid_param
 
 MINUTE = timedelta(minutes=1)
 # Per endpoint: the span read when `since` is not given, and the widest [since, until) a request may ask for.
@@ -207,12 +207,7 @@ def _timestamp(params: Any, name: str) -> datetime | None:
 
 
 def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit")
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidField("limit", f"must be an integer from 1 to {MAX_LIMIT}")
-    return int(raw)
+    return query_int(request, "limit", minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT)
 
 
 def _page(items: list[dict[str, Any]], span: TimeRange, limit: int) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from starlette.requests import Request
 
 from gateway.errors import ApiError
 from gateway.principal import Principal, Role
+from gateway.validation import query_int
 
 
 def require_role(request: Request, *roles: Role) -> Principal:
@@ -25,16 +26,6 @@ def require_role(request: Request, *roles: Role) -> Principal:
 def page_params(request: Request, *, max_limit: int = 50, max_offset: int = 1_000) -> tuple[int, int]:
     """`limit` (1..max_limit, default 20) and `offset` (0..max_offset) from the query string."""
     return (
-        _int_param(request, "limit", 20, 1, max_limit),
-        _int_param(request, "offset", 0, 0, max_offset),
+        query_int(request, "limit", minimum=1, maximum=max_limit, default=20),
+        query_int(request, "offset", minimum=0, maximum=max_offset, default=0),
     )
-
-
-def _int_param(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    # isascii: str.isdigit also accepts digits such as "²" that int() refuses.
-    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= maximum:
-        raise ApiError(422, "invalid_field", f"must be an integer from {minimum} to {maximum}", field=name)
-    return int(raw)

@@ -22,7 +22,18 @@ from gateway.jobstore import Job, JobStore
 from gateway.principal import Principal, Role
 from gateway.producer import EventProducer
 from gateway.readmodels import JobQuery, ReadModels, iso_to_millis
-from gateway.validation import Boolean, Field, Integer, Text, TextList, Timestamp, check_object, read_json, uuid_param
+from gateway.validation import (
+    Boolean,
+    Field,
+    Integer,
+    Text,
+    TextList,
+    Timestamp,
+    check_object,
+    query_int,
+    read_json,
+    uuid_param,
+)
 
 _INT_MAX = 2**31 - 1
 _TAG = Text(1, 40, re.compile(r"^[a-z0-9][a-z0-9+#.\-]*$"), "lowercase letters, digits and + # . -", multiline=False)
@@ -211,9 +222,7 @@ def _job_query(request: Request, limit: int, offset: int) -> JobQuery:
     remote = params.get("remote")
     if remote not in (None, "true", "false"):
         raise ApiError(422, "invalid_field", "must be true or false", field="remote")
-    salary = params.get("salary_min")
-    if salary is not None and (not salary.isdigit() or int(salary) > _INT_MAX):
-        raise ApiError(422, "invalid_field", f"must be an integer from 0 to {_INT_MAX}", field="salary_min")
+    salary = query_int(request, "salary_min", minimum=0, maximum=_INT_MAX)
     tags = tuple(sorted({_TAG.check("tag", t) for t in params.getlist("tag")}))
     if len(tags) > 5:
         raise ApiError(422, "invalid_field", "give at most 5 tags", field="tag")
@@ -221,7 +230,7 @@ def _job_query(request: Request, limit: int, offset: int) -> JobQuery:
         text=text,
         location=location,
         remote=None if remote is None else remote == "true",
-        salary_min=None if salary is None else int(salary),
+        salary_min=salary,
         tags=tags,
         limit=limit,
         offset=offset,

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 from urllib.parse import urlsplit
 
 from starlette.requests import ClientDisconnect, Request
@@ -52,6 +52,28 @@ def _too_large(max_bytes: int) -> ApiError:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+# More digits than any bound we use: refused before int(), which would parse (or, past 4,300 digits, raise on) it.
+_MAX_QUERY_DIGITS = 18
+
+
+@overload
+def query_int(request: Request, name: str, *, minimum: int, maximum: int, default: int) -> int: ...
+@overload
+def query_int(request: Request, name: str, *, minimum: int, maximum: int, default: None = None) -> int | None: ...
+def query_int(request: Request, name: str, *, minimum: int, maximum: int, default: int | None = None) -> int | None:
+    """The query parameter `name` as an integer from `minimum` to `maximum`, `default` when absent.
+
+    Only ASCII digits count: str.isdigit also accepts digits such as "²" that int() refuses, and int() accepts
+    signs, spaces, underscores and other scripts' digits that no client means as a number here.
+    """
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > _MAX_QUERY_DIGITS or not minimum <= int(raw) <= maximum:
+        raise InvalidField(name, f"must be an integer from {minimum} to {maximum}")
+    return int(raw)
 
 
 def uuid_param(value: str, field: str) -> str:

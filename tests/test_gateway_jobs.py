@@ -261,6 +261,15 @@ async def test_job_search_filters_the_read_model_and_serves_repeats_from_the_cac
     assert 'gateway_cache_lookups_total{cache="job_search",result="hit"} 1.0' in metrics
 
 
+async def test_a_non_ascii_digit_in_salary_min_gets_422_naming_it_not_a_500(gateway_factory):
+    client = await gateway_factory()
+
+    responses = [await client.get("/v1/jobs", params={"salary_min": raw}) for raw in ("²", "٣", "1_000", "9" * 5_000)]
+
+    assert [(r.status_code, r.json()["error"]["field"]) for r in responses] == [(422, "salary_min")] * 4
+    assert responses[0].json()["error"]["message"] == "must be an integer from 0 to 2147483647"
+
+
 async def test_sql_injection_strings_are_stored_and_searched_as_text(gateway_factory, mint_token, read_model):
     client = await gateway_factory()
     # Unique per run: an identical search would be answered from the 60 s search cache.

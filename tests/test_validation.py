@@ -3,9 +3,10 @@
 import re
 
 import pytest
+from starlette.requests import Request
 
 from gateway.errors import InvalidField
-from gateway.validation import MULTILINE_PATTERN, SINGLE_LINE_PATTERN, Text
+from gateway.validation import MULTILINE_PATTERN, SINGLE_LINE_PATTERN, Text, query_int
 
 SINGLE_LINE = Text(1, 200, multiline=False)
 FREE_TEXT = Text(1, 200, multiline=True)
@@ -44,3 +45,22 @@ def test_the_documented_patterns_accept_and_refuse_what_the_checks_do():
         assert single.match(f"a{control}b") is None
         assert (multi.match(f"a{control}b") is not None) == (control in "\t\n\r")
     assert single.match("plain title") and multi.match("line\nbreak")
+
+
+def _request(query: str) -> Request:
+    return Request({"type": "http", "method": "GET", "path": "/", "query_string": query.encode(), "headers": []})
+
+
+@pytest.mark.parametrize("raw", ["²", "%C2%B2", "%D9%A3", "+1", "-1", "%201", "1_000", "1.0", "", "9" * 5_000, "51"])
+def test_a_query_integer_takes_only_ascii_digits_within_its_bounds(raw):
+    with pytest.raises(InvalidField) as refused:
+        query_int(_request(f"limit={raw}"), "limit", minimum=1, maximum=50, default=20)
+
+    assert (refused.value.status, refused.value.field) == (422, "limit")
+    assert refused.value.message == "must be an integer from 1 to 50"
+
+
+def test_a_query_integer_defaults_when_absent_and_parses_plain_digits():
+    assert query_int(_request(""), "limit", minimum=1, maximum=50, default=20) == 20
+    assert query_int(_request(""), "salary_min", minimum=0, maximum=10) is None
+    assert query_int(_request("limit=007"), "limit", minimum=1, maximum=50, default=20) == 7

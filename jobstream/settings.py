@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 from jobstream.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = ("development", "production")
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
@@ -159,6 +160,9 @@ class SinkSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    # JOBSTREAM_ENV: "development" (the default) or "production", which refuses the conveniences of the local stack
+    # (generated JWT keys).
+    environment: str
     kafka_bootstrap: str
     mysql: MySQLAddress
     mysql_url: str
@@ -183,9 +187,11 @@ class Settings:
         """Read and validate every setting; a bad value raises SettingsError naming its variable."""
         env = os.environ if environ is None else environ
         reader = _Reader(env)
+        environment = reader.choice("JOBSTREAM_ENV", "development", ENVIRONMENTS)
         mysql_url = reader.text("JOBSTREAM_MYSQL_URL", "mysql://jobstream:jobstream@127.0.0.1:3306/jobstream")
         redis_url = reader.text("JOBSTREAM_REDIS_URL", "redis://127.0.0.1:6379/0")
         settings = cls(
+            environment=environment,
             kafka_bootstrap=_bootstrap(
                 "JOBSTREAM_KAFKA_BOOTSTRAP", reader.text("JOBSTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
             ),
@@ -207,7 +213,7 @@ class Settings:
                 ),
             ),
             gateway=_gateway_settings(reader),
-            accounts=_account_settings(reader),
+            accounts=_account_settings(reader, environment),
             outbox=OutboxSettings(
                 batch_size=reader.integer("JOBSTREAM_OUTBOX_BATCH_SIZE", 500, minimum=1, maximum=10_000),
                 poll_interval_ms=reader.integer("JOBSTREAM_OUTBOX_POLL_INTERVAL_MS", 200, minimum=10),
@@ -232,6 +238,12 @@ class _Reader:
         value = self._env.get(name, default).strip()
         if not value:
             raise SettingsError(name, "must not be empty")
+        return value
+
+    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+        value = self.text(name, default)
+        if value not in options:
+            raise SettingsError(name, f"expected one of {', '.join(options)}, got {value!r}")
         return value
 
     def optional_text(self, name: str) -> str | None:
@@ -295,9 +307,17 @@ def _gateway_settings(reader: _Reader) -> GatewaySettings:
     )
 
 
-def _account_settings(reader: _Reader) -> AccountSettings:
+def _account_settings(reader: _Reader, environment: str) -> AccountSettings:
     private_file = reader.optional_text("JOBSTREAM_JWT_PRIVATE_KEY_FILE")
     public_file = reader.optional_text("JOBSTREAM_JWT_PUBLIC_KEY_FILE")
+    if environment == "production" and private_file is None:
+        # Generated keys differ per machine: replicas would refuse each other's tokens, and a restart on a fresh
+        # disk would log everyone out.
+        raise SettingsError(
+            "JOBSTREAM_JWT_PRIVATE_KEY_FILE",
+            "must be set (with JOBSTREAM_JWT_PUBLIC_KEY_FILE) when JOBSTREAM_ENV=production; "
+            "dev keys are generated only in development",
+        )
     if (private_file is None) != (public_file is None):
         missing = "JOBSTREAM_JWT_PUBLIC_KEY_FILE" if public_file is None else "JOBSTREAM_JWT_PRIVATE_KEY_FILE"
         raise SettingsError(missing, "set both JWT key files, or neither for a generated dev key pair")
@@ -376,10 +396,29 @@ def _notification_settings(reader: _Reader) -> NotificationSettings:
     return settings
 
 
+def redact_url(url: str) -> str:
+    """`url` with the password of its user info replaced by ***, for messages: mysql://user:***@host/db.
+
+    Works on malformed URLs too (they are the ones error messages echo): everything between the first ':' of the
+    user info and the last '@' before the host goes.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}{sep}{user}{':***' if colon else ''}@{host}"
+
+
 def _http_url(variable: str, url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(variable, f"expected an http:// or https:// URL, got {url!r}")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(variable, f"expected an http:// or https:// URL, got {redact_url(url)!r}")
     return url
 
 
@@ -387,7 +426,7 @@ def _port(variable: str, raw: str, url: str) -> int:
     try:
         port = int(raw)
     except ValueError:
-        raise SettingsError(variable, f"port must be a number, got {raw!r} in {url!r}") from None
+        raise SettingsError(variable, f"port must be a number, got {raw!r} in {redact_url(url)!r}") from None
     if not 0 < port < 65536:
         raise SettingsError(variable, f"port must be between 1 and 65535, got {port}")
     return port
@@ -397,25 +436,29 @@ def _bootstrap(variable: str, value: str) -> str:
     for server in value.split(","):
         host, sep, port = server.strip().rpartition(":")
         if not sep or not host:
-            raise SettingsError(variable, f"expected host:port[,host:port...], got {value!r}")
+            raise SettingsError(variable, f"expected host:port[,host:port...], got {redact_url(value)!r}")
         _port(variable, port, value)
     return value
 
 
 def _mysql_address(variable: str, url: str) -> MySQLAddress:
     expected = "expected mysql://user:password@host:port/database"
-    parts = urlsplit(url)
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise SettingsError(variable, f"{expected}, got {shown!r}") from None
     if parts.scheme != "mysql" or not parts.hostname or not parts.username:
-        raise SettingsError(variable, f"{expected}, got {url!r}")
+        raise SettingsError(variable, f"{expected}, got {shown!r}")
     database = parts.path.lstrip("/")
     if not database or "/" in database:
-        raise SettingsError(variable, f"{expected} (the database name is missing), got {url!r}")
+        raise SettingsError(variable, f"{expected} (the database name is missing), got {shown!r}")
     if not _IDENTIFIER.match(database) or not _IDENTIFIER.match(unquote(parts.username)):
-        raise SettingsError(variable, f"user and database names may hold only letters, digits and _, got {url!r}")
+        raise SettingsError(variable, f"user and database names may hold only letters, digits and _, got {shown!r}")
     try:
         port = parts.port or 3306
     except ValueError:
-        raise SettingsError(variable, f"{expected} (the port is not a number), got {url!r}") from None
+        raise SettingsError(variable, f"{expected} (the port is not a number), got {shown!r}") from None
     return MySQLAddress(
         host=parts.hostname,
         port=port,
@@ -427,16 +470,20 @@ def _mysql_address(variable: str, url: str) -> MySQLAddress:
 
 def _redis_address(variable: str, url: str) -> RedisAddress:
     expected = "expected redis://[:password@]host:port/db"
-    parts = urlsplit(url)
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise SettingsError(variable, f"{expected}, got {shown!r}") from None
     if parts.scheme != "redis" or not parts.hostname:
-        raise SettingsError(variable, f"{expected}, got {url!r}")
+        raise SettingsError(variable, f"{expected}, got {shown!r}")
     db_text = parts.path.lstrip("/") or "0"
-    if not db_text.isdigit():
-        raise SettingsError(variable, f"{expected} (the db must be a number), got {url!r}")
+    if not (db_text.isascii() and db_text.isdigit()):
+        raise SettingsError(variable, f"{expected} (the db must be a number), got {shown!r}")
     try:
         port = parts.port or 6379
     except ValueError:
-        raise SettingsError(variable, f"{expected} (the port is not a number), got {url!r}") from None
+        raise SettingsError(variable, f"{expected} (the port is not a number), got {shown!r}") from None
     return RedisAddress(
         host=parts.hostname,
         port=port,

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from jobstream.errors import SettingsError
-from jobstream.settings import Settings
+from jobstream.settings import Settings, redact_url
 
 
 def test_defaults_point_at_the_local_stack():
@@ -64,3 +64,57 @@ def test_a_bad_value_fails_naming_its_variable(variable, value, says):
 def test_min_insync_replicas_cannot_exceed_the_replication_factor():
     with pytest.raises(SettingsError, match="JOBSTREAM_TOPIC_MIN_INSYNC_REPLICAS"):
         Settings.from_env({"JOBSTREAM_TOPIC_REPLICATION_FACTOR": "3", "JOBSTREAM_TOPIC_MIN_INSYNC_REPLICAS": "4"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("JOBSTREAM_MYSQL_URL", "postgres://app:hunter2secret@db/reads"),
+        ("JOBSTREAM_MYSQL_URL", "mysql://app:hunter2secret@db:3306/"),
+        ("JOBSTREAM_MYSQL_URL", "mysql://app:hunter2secret@db:port/reads"),
+        ("JOBSTREAM_MYSQL_URL", "mysql://app:hunter2secret@db/reads;drop"),
+        ("JOBSTREAM_MYSQL_URL", "mysql://app:hunter2/secret@db/reads"),
+        ("JOBSTREAM_MYSQL_URL", "mysql://app:hunter2@secret@[db/reads"),
+        ("JOBSTREAM_REDIS_URL", "redis://:hunter2secret@cache:6379/zero"),
+        ("JOBSTREAM_REDIS_URL", "rediss://user:hunter2secret@cache:6379/0"),
+        ("JOBSTREAM_SMS_WEBHOOK_URL", "ftp://sms:hunter2secret@provider/send"),
+    ],
+)
+def test_a_bad_url_is_named_without_echoing_its_password(variable, value):
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({variable: value})
+
+    message = str(raised.value)
+    assert raised.value.variable == variable and message.startswith(f"{variable}: ")
+    assert "hunter2" not in message and "secret" not in message
+    assert ":***@" in message
+
+
+def test_redact_url_keeps_everything_but_the_password():
+    assert redact_url("mysql://app:p%40ss@db.internal:3307/reads") == "mysql://app:***@db.internal:3307/reads"
+    assert redact_url("redis://:secret@cache:6380/2") == "redis://:***@cache:6380/2"
+    assert redact_url("mysql://app@db/reads") == "mysql://app@db/reads"
+    assert redact_url("redis://cache:6379/0") == "redis://cache:6379/0"
+
+
+def test_production_refuses_to_generate_dev_jwt_keys():
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"JOBSTREAM_ENV": "production"})
+
+    assert raised.value.variable == "JOBSTREAM_JWT_PRIVATE_KEY_FILE"
+    assert "JOBSTREAM_ENV=production" in str(raised.value)
+
+
+def test_production_takes_configured_jwt_keys_and_development_generates_them(tmp_path):
+    keys = {
+        "JOBSTREAM_JWT_PRIVATE_KEY_FILE": str(tmp_path / "private.pem"),
+        "JOBSTREAM_JWT_PUBLIC_KEY_FILE": str(tmp_path / "public.pem"),
+    }
+
+    production = Settings.from_env({"JOBSTREAM_ENV": "production", **keys})
+    development = Settings.from_env({})
+
+    assert (production.environment, production.accounts.jwt_dev_keys) == ("production", False)
+    assert (development.environment, development.accounts.jwt_dev_keys) == ("development", True)
+    with pytest.raises(SettingsError, match="JOBSTREAM_ENV: expected one of development, production"):
+        Settings.from_env({"JOBSTREAM_ENV": "prod"})

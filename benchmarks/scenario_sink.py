@@ -93,6 +93,10 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
     return table
 
 
+def _refuse(partition: int, item: SinkItem, error: BaseException) -> None:
+    raise RuntimeError(f"the sink refused a generated event at offset {item.offset}: {error}")
+
+
 def _rows_per_second(
     settings: Settings,
     database: str,
@@ -102,7 +106,7 @@ def _rows_per_second(
     budget_s: float | None,
 ) -> tuple[float, int]:
     pool = MySQLPool(settings.mysql, 1, _POOL_TIMEOUT_S, _LOCK_WAIT_S, database=database)
-    sink = MySQLUpsertSink(pool, DecisionsMapping(), retry)
+    sink = MySQLUpsertSink(pool, DecisionsMapping(), retry, rejected=_refuse)
     sink.setup()
     written = 0
     try:

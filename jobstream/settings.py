@@ -156,6 +156,9 @@ class SinkSettings:
     backpressure_s: int
     # How soon the group notices a sink that died without leaving (kill -9) and gives its partitions to another.
     session_timeout_ms: int
+    # Prometheus metrics of each sink process (0 serves none; several instances on one host need distinct ports).
+    mysql_metrics_port: int
+    redis_metrics_port: int
 
 
 @dataclass(frozen=True)
@@ -357,6 +360,8 @@ def _sink_settings(reader: _Reader) -> SinkSettings:
         backoff_cap_ms=reader.integer("JOBSTREAM_SINKS_BACKOFF_CAP_MS", 2_000, minimum=1),
         backpressure_s=reader.integer("JOBSTREAM_SINKS_BACKPRESSURE_S", 10, minimum=1),
         session_timeout_ms=reader.integer("JOBSTREAM_SINKS_SESSION_TIMEOUT_MS", 10_000, minimum=1_000),
+        mysql_metrics_port=reader.integer("JOBSTREAM_SINKS_MYSQL_METRICS_PORT", 9468, minimum=0, maximum=65535),
+        redis_metrics_port=reader.integer("JOBSTREAM_SINKS_REDIS_METRICS_PORT", 9469, minimum=0, maximum=65535),
     )
     if settings.backoff_cap_ms < settings.backoff_base_ms:
         raise SettingsError(

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 
+from prometheus_client import CollectorRegistry
+
 from jobstream.settings import Settings
+from jobstream.stage_metrics import StageMetrics
+from jobstream.stage_runner import run_stage
 from sinks.app import build_mysql_application, build_redis_application
 from sinks.models import read_models
 
@@ -22,10 +27,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
+    sinks = settings.sinks
     if args.target == "mysql":
-        build_mysql_application(settings, args.model).run()
+        metrics = StageMetrics(CollectorRegistry(), sinks.mysql_group)
+        metrics.serve(sinks.mysql_metrics_port)
+        build = functools.partial(build_mysql_application, settings, metrics, args.model)
     else:
-        build_redis_application(settings).run()
+        metrics = StageMetrics(CollectorRegistry(), sinks.redis_group)
+        metrics.serve(sinks.redis_metrics_port)
+        build = functools.partial(build_redis_application, settings, metrics)
+    run_stage(f"sinks.{args.target}", build, on_recovery=metrics.recovered)
 
 
 if __name__ == "__main__":

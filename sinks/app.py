@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import redis
 from quixstreams import Application
-from quixstreams.models import Topic
+from quixstreams.dataframe import StreamingDataFrame
 
+from jobstream.dead_letter import DEAD_LETTER_TOPIC, DeadLetterProducer, EventDecoder, route_poison
 from jobstream.settings import Settings, SinkSettings
-from schemas.avro import load_event_schemas
-from schemas.serde import AvroEventDeserializer
+from jobstream.stage_metrics import STATISTICS_INTERVAL_MS, StageMetrics
+from schemas.avro import EventSchema, load_event_schemas
 from schemas.topics import topic_catalog
+from sinks.isolation import DeadLetterRejected
 from sinks.models import read_models
 from sinks.mysql_pool import MySQLPool
 from sinks.mysql_sink import MySQLUpsertSink, RetryPolicy
@@ -22,30 +24,39 @@ def mysql_pool(settings: Settings, database: str | None = None) -> MySQLPool:
     return MySQLPool(settings.mysql, sinks.mysql_pool_size, sinks.timeout_s, sinks.lock_wait_timeout_s, database)
 
 
-def build_mysql_application(settings: Settings, models: list[str] | None = None) -> Application:
+def build_mysql_application(settings: Settings, metrics: StageMetrics, models: list[str] | None = None) -> Application:
     """Every MySQL read model (or those named), each topic sunk in batches through one capped pool."""
     pool = mysql_pool(settings)
     retry = RetryPolicy.from_settings(settings.sinks)
-    app = _application(settings, settings.sinks.mysql_group)
+    group = settings.sinks.mysql_group
+    app = _application(settings, group, metrics)
+    dead_letters = DeadLetterProducer(settings.kafka_bootstrap)
     chosen = read_models() if models is None else {name: read_models()[name] for name in models}
     for model in chosen.values():
         for mapping in model.mappings:
-            frame = app.dataframe(_avro_topic(app, settings, mapping.topic))
-            frame.sink(MySQLUpsertSink(pool, mapping, retry))
+            event = _event(settings, mapping.topic)
+            rejected = DeadLetterRejected(dead_letters, mapping.topic, event, group, settings.sinks.backpressure_s)
+            sink = MySQLUpsertSink(pool, mapping, retry, rejected=rejected)
+            _decoded(app, group, mapping.topic, event, metrics).sink(sink)
     return app
 
 
-def build_redis_application(settings: Settings) -> Application:
+def build_redis_application(settings: Settings, metrics: StageMetrics) -> Application:
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=settings.sinks.timeout_s)
     retry = RetryPolicy.from_settings(settings.sinks)
-    app = _application(settings, settings.sinks.redis_group)
+    group = settings.sinks.redis_group
+    app = _application(settings, group, metrics)
+    dead_letters = DeadLetterProducer(settings.kafka_bootstrap)
     for topic, plan in plans().items():
-        frame = app.dataframe(_avro_topic(app, settings, topic))
-        frame.sink(RedisReadModelSink(client, settings.sinks.redis_group, topic, plan, retry))
+        event = _event(settings, topic)
+        rejected = DeadLetterRejected(dead_letters, topic, event, group, settings.sinks.backpressure_s)
+        _decoded(app, group, topic, event, metrics).sink(
+            RedisReadModelSink(client, group, topic, plan, retry, rejected=rejected)
+        )
     return app
 
 
-def _application(settings: Settings, group: str) -> Application:
+def _application(settings: Settings, group: str, metrics: StageMetrics) -> Application:
     sinks: SinkSettings = settings.sinks
     return Application(
         broker_address=settings.kafka_bootstrap,
@@ -63,15 +74,26 @@ def _application(settings: Settings, group: str) -> Application:
         # Quix checks whether a checkpoint is due only between polls; with its default poll timeout of 1 s, a
         # batch that arrived just after a poll waited up to a second more before it was written.
         consumer_poll_timeout=0.05,
-        consumer_extra_config={"session.timeout.ms": sinks.session_timeout_ms},
+        consumer_extra_config={
+            "session.timeout.ms": sinks.session_timeout_ms,
+            "statistics.interval.ms": STATISTICS_INTERVAL_MS,
+            "stats_cb": metrics.statistics,
+        },
+        on_message_processed=metrics.message_processed,
     )
 
 
-def _avro_topic(app: Application, settings: Settings, name: str) -> Topic:
+def _event(settings: Settings, topic: str) -> EventSchema:
     events = {spec.name: spec.event for spec in topic_catalog(settings.topic_replication_factor)}
-    event = events.get(name)
+    event = events.get(topic)
     if event is None:
-        raise KeyError(f"{name} is not an Avro topic of the catalog (schemas/topics.py)")
-    return app.topic(
-        name, key_deserializer="str", value_deserializer=AvroEventDeserializer(load_event_schemas()[event])
-    )
+        raise KeyError(f"{topic} is not an Avro topic of the catalog (schemas/topics.py)")
+    return load_event_schemas()[event]
+
+
+def _decoded(app: Application, group: str, topic: str, event: EventSchema, metrics: StageMetrics) -> StreamingDataFrame:
+    """`topic`'s records, decoded in the dataframe: what no schema reads goes to ``dead_letter`` with its reason."""
+    raw = app.dataframe(app.topic(topic, key_deserializer="bytes", value_deserializer="bytes"))
+    dead_letters = app.topic(DEAD_LETTER_TOPIC, key_serializer="bytes", value_serializer="bytes")
+    decoded = raw.apply(EventDecoder({topic: event}, None), metadata=True)
+    return route_poison(decoded, dead_letters, group, metrics.poison).apply(lambda value: value.record)

@@ -3,7 +3,8 @@
 Each batch (one topic partition between two checkpoints) is one short READ COMMITTED transaction in which
 a `Mapping` turns the batch's events into multi-row upserts. Deadlocks, lock wait timeouts and lost
 connections are retried with jittered exponential backoff; when MySQL stays down or slow, the sink raises
-`SinkBackpressureError` so Quix pauses the partitions and re-reads the batch later instead of buffering.
+`SinkBackpressureError` so Quix pauses the partitions and re-reads the batch later instead of buffering. An event
+whose values MySQL refuses is isolated and handed to `Rejected` (`sinks.isolation`); the rest of its batch lands.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 from quixstreams.sinks.base.item import SinkItem
 
 from jobstream.settings import SinkSettings
+from sinks.isolation import Rejected, write_isolating
 from sinks.mysql_pool import MySQLPool
 
 logger = logging.getLogger(__name__)
@@ -64,11 +66,14 @@ class RetryPolicy:
 class MySQLUpsertSink(BatchingSink):
     """Writes each batch of `mapping.topic` through `mapping` in one transaction on a pooled connection."""
 
-    def __init__(self, pool: MySQLPool, mapping: Mapping, retry: RetryPolicy, suffix: str = "") -> None:
+    def __init__(
+        self, pool: MySQLPool, mapping: Mapping, retry: RetryPolicy, *, rejected: Rejected, suffix: str = ""
+    ) -> None:
         super().__init__()
         self._pool = pool
         self._mapping = mapping
         self._retry = retry
+        self._rejected = rejected
         self._suffix = suffix
 
     def __repr__(self) -> str:
@@ -78,7 +83,11 @@ class MySQLUpsertSink(BatchingSink):
         self._pool.open()
 
     def write(self, batch: SinkBatch) -> None:
-        self.write_items(list(batch))
+        self.write_batch(batch.partition, list(batch))
+
+    def write_batch(self, partition: int, items: Sequence[SinkItem]) -> None:
+        """`items` of one partition, in transactions of `write_items`, refused events set aside (`sinks.isolation`)."""
+        write_isolating(items, partition, self.write_items, self._rejected)
 
     def write_items(self, items: Sequence[SinkItem]) -> None:
         """One transaction for `items`, retried on conflicts; backpressure once the attempts run out."""

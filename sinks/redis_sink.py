@@ -4,7 +4,8 @@ Idempotency without WATCH: the sink keeps, per topic partition, the last offset 
 filtered to the offsets above it, its increments summed (write-behind: one HINCRBY per counter per batch),
 and applied by a script that first checks the stored offset is still the one the filter used, then writes
 everything and the new offset atomically. A redelivered batch finds its offsets applied and writes nothing;
-a zombie writer after a rebalance finds the offset moved and re-reads.
+a zombie writer after a rebalance finds the offset moved and re-reads. An event whose plan or script fails on its
+values is isolated and handed to `Rejected` (`sinks.isolation`); the rest of its batch lands.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import redis
 from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 from quixstreams.sinks.base.item import SinkItem
 
+from sinks.isolation import Rejected, write_isolating
 from sinks.mysql_sink import RetryPolicy
 from sinks.redis_plans import Op, Plan
 from state import redis_keys
@@ -53,13 +55,16 @@ return 1
 class RedisReadModelSink(BatchingSink):
     """Applies `plan` to each batch of one topic, exactly once per offset (see the module docstring)."""
 
-    def __init__(self, client: redis.Redis, group: str, topic: str, plan: Plan, retry: RetryPolicy) -> None:
+    def __init__(
+        self, client: redis.Redis, group: str, topic: str, plan: Plan, retry: RetryPolicy, *, rejected: Rejected
+    ) -> None:
         super().__init__()
         self._client = client
         self._group = group
         self._topic = topic
         self._plan = plan
         self._retry = retry
+        self._rejected = rejected
         self._script = client.register_script(_APPLY)
 
     def __repr__(self) -> str:
@@ -69,7 +74,12 @@ class RedisReadModelSink(BatchingSink):
         self._client.ping()
 
     def write(self, batch: SinkBatch) -> None:
-        self.write_items(batch.topic, batch.partition, list(batch))
+        write_isolating(
+            list(batch),
+            batch.partition,
+            lambda items: self.write_items(batch.topic, batch.partition, items),
+            self._rejected,
+        )
 
     def write_items(self, topic: str, partition: int, items: Sequence[SinkItem]) -> None:
         offset_key = redis_keys.sink_offset(self._group, topic, partition)

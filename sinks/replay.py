@@ -6,6 +6,8 @@ see the old model or the new one, never a half-built one. Reading is a plain con
 from the earliest offsets, or with --since from `offsets_for_times` on top of a copy of the live tables,
 up to the high watermarks captured at start; it never commits offsets in any group. After the swap, a
 catch-up pass re-applies what arrived during the rebuild (the live sink wrote those into the old tables).
+Events the live sinks dead-letter (undecodable, or refused by MySQL for their values) are skipped the same way and
+counted, so the rebuilt model equals the live one.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ Offsets = dict[tuple[str, int], int]
 
 
 class ReplayError(JobstreamError):
-    """A replay cannot read its topics or decode a message; the live tables are left as they were."""
+    """A replay cannot read its topics; the live tables are left as they were."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,18 @@ class ReplayResult:
     swapped: bool
     catch_up_events: int
     seconds: float
+    # Events left out as the live sinks leave them out: undecodable, or refused by MySQL for their values.
+    skipped: int = 0
+
+
+class Skipped:
+    """Counts the events a replay leaves out; a `sinks.isolation.Rejected` for the replay's sinks."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, partition: int, item: SinkItem, error: BaseException) -> None:
+        self.count += 1
 
 
 def replay(
@@ -77,6 +91,7 @@ def replay(
     read = _topics_read(models, sources or {})
     decoders = _decoders(settings, read)
     pool = mysql_pool(settings, database)
+    skipped = Skipped()
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka_bootstrap,
@@ -93,9 +108,8 @@ def replay(
         starts = _start_offsets(consumer, ends, since)
         _create_shadows(pool, tables, copy=since is not None)
         try:
-            events = _apply(
-                consumer, decoders, _sinks(pool, settings, models, SHADOW, read), starts, ends, batch_size, progress
-            )
+            shadow_sinks = _sinks(pool, settings, models, SHADOW, read, skipped)
+            events = _apply(consumer, decoders, shadow_sinks, skipped, starts, ends, batch_size, progress)
             with pool.connection() as connection:
                 checksum = model_checksum(connection, tables, SHADOW)
         except BaseException:
@@ -103,13 +117,14 @@ def replay(
             raise
         if dry_run:
             _drop(pool, [table + SHADOW for table in tables])
-            return ReplayResult(events, tables, checksum, False, 0, time.monotonic() - started)
+            return ReplayResult(events, tables, checksum, False, 0, time.monotonic() - started, skipped.count)
         _swap(pool, tables)
         caught_up = 0
         if catch_up:
-            sinks = _sinks(pool, settings, models, "", read)
-            caught_up = _apply(consumer, decoders, sinks, ends, high_watermarks(consumer, topics), batch_size, False)
-        return ReplayResult(events, tables, checksum, True, caught_up, time.monotonic() - started)
+            sinks = _sinks(pool, settings, models, "", read, skipped)
+            latest = high_watermarks(consumer, topics)
+            caught_up = _apply(consumer, decoders, sinks, skipped, ends, latest, batch_size, False)
+        return ReplayResult(events, tables, checksum, True, caught_up, time.monotonic() - started, skipped.count)
     finally:
         consumer.close()
         pool.close()
@@ -154,16 +169,26 @@ def _decoders(settings: Settings, read: dict[str, str]) -> dict[str, EventSchema
 
 
 def _sinks(
-    pool: MySQLPool, settings: Settings, models: Sequence[ReadModel], suffix: str, read: dict[str, str]
+    pool: MySQLPool,
+    settings: Settings,
+    models: Sequence[ReadModel],
+    suffix: str,
+    read: dict[str, str],
+    skipped: Skipped,
 ) -> dict[str, MySQLUpsertSink]:
     retry = RetryPolicy.from_settings(settings.sinks)
-    return {read[m.topic]: MySQLUpsertSink(pool, m, retry, suffix) for model in models for m in model.mappings}
+    return {
+        read[m.topic]: MySQLUpsertSink(pool, m, retry, rejected=skipped, suffix=suffix)
+        for model in models
+        for m in model.mappings
+    }
 
 
 def _apply(
     consumer: Consumer,
     decoders: dict[str, EventSchema],
     sinks: dict[str, MySQLUpsertSink],
+    skipped: Skipped,
     starts: Offsets,
     ends: Offsets,
     batch_size: int,
@@ -178,7 +203,7 @@ def _apply(
     count = 0
 
     def finish(tp: tuple[str, int]) -> None:
-        sinks[tp[0]].write_items(buffers.pop(tp))
+        sinks[tp[0]].write_batch(tp[1], buffers.pop(tp))
         pending.pop(tp)
         consumer.incremental_unassign([TopicPartition(*tp)])
 
@@ -199,22 +224,27 @@ def _apply(
                 if message.offset() >= pending[tp]:
                     finish(tp)
                     continue
-                buffers[tp].append(_item(decoders[tp[0]], message))
+                item = _item(decoders[tp[0]], message)
+                if item is None:
+                    skipped.count += 1
+                else:
+                    buffers[tp].append(item)
                 count += 1
                 bar.update(1)
                 if message.offset() >= pending[tp] - 1:
                     finish(tp)
                 elif len(buffers[tp]) >= batch_size:
-                    sinks[tp[0]].write_items(buffers[tp])
+                    sinks[tp[0]].write_batch(tp[1], buffers[tp])
                     buffers[tp] = []
     return count
 
 
-def _item(decoder: EventSchema, message: Message) -> SinkItem:
+def _item(decoder: EventSchema, message: Message) -> SinkItem | None:
+    """The message as a sink item, or None when it does not decode (the live sink dead-letters it)."""
     try:
         value = decoder.decode(message.value() or b"")
-    except SchemaError as error:
-        raise ReplayError(f"{message.topic()}[{message.partition()}]@{message.offset()}: {error}") from error
+    except SchemaError:
+        return None
     key = message.key()
     return SinkItem(
         value=value,
@@ -273,6 +303,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{verb}: {', '.join(result.tables)} from {result.events} events in {result.seconds:.1f}s ({rate:.0f}/s)")
     if result.swapped:
         print(f"catch-up after the swap: {result.catch_up_events} events")
+    if result.skipped:
+        print(f"skipped, as the live sinks dead-letter them: {result.skipped} undecodable or refused events")
     print(f"checksum (sha256 of rows in primary-key order): {result.checksum}")
 
 

@@ -42,7 +42,7 @@ def test_rules_recognise_each_kind_of_duplicate():
     assert isinstance(book.decide(first), Decision)
     again = {**first}
     same_application = {**first, "event_id": "other-event"}
-    same_key = {**application_record("job-1"), "idempotency_key": "key-1"}
+    same_key = {**application_record("job-1"), "candidate_id": first["candidate_id"], "idempotency_key": "key-1"}
     same_candidate = {**application_record("job-1"), "candidate_id": first["candidate_id"]}
     verdicts = [book.decide(a) for a in (again, same_application, same_key, same_candidate)]
     assert [v.kind for v in verdicts if isinstance(v, Duplicate)] == [
@@ -51,6 +51,17 @@ def test_rules_recognise_each_kind_of_duplicate():
         DuplicateKind.IDEMPOTENCY_KEY,
         DuplicateKind.CANDIDATE,
     ]
+
+
+def test_two_candidates_who_pick_the_same_idempotency_key_get_a_decision_each():
+    book = JobBook(DictState())
+    book.apply_lifecycle(job_record("job-3"))
+    first = application_record("job-3", idempotency_key="retry-key-1")
+    second = application_record("job-3", idempotency_key="retry-key-1")
+    assert first["candidate_id"] != second["candidate_id"]
+    verdicts = [book.decide(first), book.decide(second)]
+    assert [type(v) for v in verdicts] == [Decision, Decision]
+    assert [v.application["application_id"] for v in verdicts] == [first["application_id"], second["application_id"]]
 
 
 def test_rules_keep_a_closed_job_closed_and_let_an_early_candidate_apply_again():
@@ -137,7 +148,8 @@ def test_duplicates_get_exactly_one_decision(acceptance_topology, event_producer
         {**first, "event_id": ids("evt")},  # the same application_id in a new event
         application_record(job_id, candidate_id=first["candidate_id"]),  # same candidate, same job
         keyed,
-        application_record(job_id, idempotency_key=keyed["idempotency_key"]),  # same Idempotency-Key
+        # the same candidate's retry with its Idempotency-Key (the gateway would reuse the id; here a new one)
+        application_record(job_id, candidate_id=keyed["candidate_id"], idempotency_key=keyed["idempotency_key"]),
     ):
         _send_application(event_producer, record)
     last = application_record(job_id)

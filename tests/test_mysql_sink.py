@@ -154,8 +154,12 @@ def query(db: pymysql.Connection, sql: str, args: object = None) -> tuple:
         return cursor.fetchall()
 
 
+def no_rejections(partition: int, item: SinkItem, error: BaseException) -> None:
+    raise AssertionError(f"the sink refused a valid event at offset {item.offset}: {error}")
+
+
 def write(pool: MySQLPool, mapping: Mapping, batch: list[SinkItem], retry: RetryPolicy = FAST) -> None:
-    MySQLUpsertSink(pool, mapping, retry).write_items(batch)
+    MySQLUpsertSink(pool, mapping, retry, rejected=no_rejections).write_items(batch)
 
 
 def every_model_batch() -> list[tuple[Mapping, list[SinkItem]]]:

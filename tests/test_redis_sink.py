@@ -44,8 +44,12 @@ def cleanup(redis_client: redis.Redis) -> Iterator[list[str]]:
         redis_client.delete(*keys)
 
 
+def no_rejections(partition: int, item, error: BaseException) -> None:
+    raise AssertionError(f"the sink refused a valid event at offset {item.offset}: {error}")
+
+
 def sink(client: redis.Redis, group: str, topic: str, plan) -> RedisReadModelSink:
-    return RedisReadModelSink(client, group, topic, plan, FAST)
+    return RedisReadModelSink(client, group, topic, plan, FAST, rejected=no_rejections)
 
 
 def snapshot(client: redis.Redis, keys: list[str]) -> dict[str, object]:

@@ -15,12 +15,14 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry
 from quixstreams import Application, State
 
+from jobstream.dead_letter import DEAD_LETTER_TOPIC, Decoded, EventDecoder, guarded, route_poison
 from jobstream.settings import Settings
+from jobstream.stage_metrics import StageMetrics
+from jobstream.stage_runner import run_stage
 from schemas.avro import load_event_schemas
 from topologies.acceptance_messages import DECIDED_TOPIC, KEY_FIELDS, NOTIFICATION_TOPIC, Outbound, decision_messages
 from topologies.acceptance_rules import Duplicate, JobBook, epoch_ms
-from topologies.dead_letter import DEAD_LETTER_TOPIC, Decoded, EventDecoder, route_poison
-from topologies.metrics import AcceptanceMetrics, TopologyMetrics
+from topologies.metrics import AcceptanceMetrics
 from topologies.runtime import (
     avro_output_topic,
     build_application,
@@ -58,7 +60,7 @@ class AcceptanceProcessor:
         return decision_messages(verdict, now)
 
 
-def build_acceptance(settings: Settings, metrics: TopologyMetrics, decisions: AcceptanceMetrics) -> Application:
+def build_acceptance(settings: Settings, metrics: StageMetrics, decisions: AcceptanceMetrics) -> Application:
     """Wire the acceptance topology into a ready-to-run Application."""
     topology = settings.acceptance
     outputs = (DECIDED_TOPIC, NOTIFICATION_TOPIC)
@@ -70,8 +72,10 @@ def build_acceptance(settings: Settings, metrics: TopologyMetrics, decisions: Ac
     applications = app.dataframe(input_topic(app, APPLICATIONS_TOPIC))
     decoder = EventDecoder({name: events[name] for name in (LIFECYCLE_TOPIC, APPLICATIONS_TOPIC)}, key_field="job_id")
     decoded = jobs.concat(applications).apply(decoder, metadata=True)
-    valid = route_poison(decoded, dead_letter_topic(app, DEAD_LETTER_TOPIC), topology.consumer_group, metrics.poison)
-    outbound = valid.apply(AcceptanceProcessor(decisions), stateful=True, expand=True)
+    dead_letters = dead_letter_topic(app, DEAD_LETTER_TOPIC)
+    valid = route_poison(decoded, dead_letters, topology.consumer_group, metrics.poison)
+    outbound = valid.apply(guarded(AcceptanceProcessor(decisions), expand=True), stateful=True, expand=True)
+    outbound = route_poison(outbound, dead_letters, topology.consumer_group, metrics.poison)
     outbound = outbound.set_headers(lambda value, key, timestamp, headers: provenance(headers, topology.consumer_group))
     for name in outputs:
         key_field = KEY_FIELDS[name]
@@ -87,11 +91,14 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
     registry = CollectorRegistry()
-    metrics = TopologyMetrics(registry, "acceptance")
+    metrics = StageMetrics(registry, "acceptance")
     acceptance_metrics = AcceptanceMetrics(registry)
-    app = build_when_topics_are_visible(lambda: build_acceptance(settings, metrics, acceptance_metrics))
     metrics.serve(settings.acceptance.metrics_port)
-    app.run()
+    run_stage(
+        "acceptance",
+        lambda: build_when_topics_are_visible(lambda: build_acceptance(settings, metrics, acceptance_metrics)),
+        on_recovery=metrics.recovered,
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ so that a job with thousands of applicants never rewrites a growing list:
 
 - ``job``: status (open/closed), company, employer, title, max_applications, deadline (epoch ms);
 - ``accepted``: how many applications were accepted, for max_applications;
-- ``event:<id>``, ``application:<id>``, ``idempotency:<key>``, ``candidate:<id>``: seen markers for duplicates.
+- ``event:<id>``, ``application:<id>``, ``idempotency:<candidate id>:<key>``, ``candidate:<id>``: seen markers for
+  duplicates. An Idempotency-Key is the client's choice, so it is unique only per candidate (as in the gateway):
+  two candidates who pick the same key make two applications.
 
 An application whose job has no created event yet is rejected at once with ``job_unknown``, and its candidate is
 not recorded, so the candidate may apply again once the job exists. The topology reads job.lifecycle and
@@ -132,7 +134,8 @@ class JobBook:
             (DuplicateKind.APPLICATION_ID, f"application:{application['application_id']}"),
         ]
         if application["idempotency_key"]:
-            markers.append((DuplicateKind.IDEMPOTENCY_KEY, f"idempotency:{application['idempotency_key']}"))
+            scoped_key = f"{application['candidate_id']}:{application['idempotency_key']}"
+            markers.append((DuplicateKind.IDEMPOTENCY_KEY, f"idempotency:{scoped_key}"))
         markers.append((DuplicateKind.CANDIDATE, f"candidate:{application['candidate_id']}"))
         for kind, marker in markers:
             if self._state.exists(marker):

@@ -20,7 +20,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from quixstreams import Application
 
+from jobstream.dead_letter import DEAD_LETTER_TOPIC, EventDecoder, guarded, route_poison
 from jobstream.settings import Settings
+from jobstream.stage_metrics import StageMetrics
+from jobstream.stage_runner import run_stage
 from schemas.avro import load_event_schemas
 from topologies.analytics_facts import (
     DECIDED_TOPIC,
@@ -33,8 +36,7 @@ from topologies.analytics_facts import (
     first_totals,
     job_window_stats,
 )
-from topologies.dead_letter import DEAD_LETTER_TOPIC, EventDecoder, route_poison
-from topologies.metrics import AnalyticsMetrics, TopologyMetrics
+from topologies.metrics import AnalyticsMetrics
 from topologies.runtime import (
     avro_output_topic,
     build_application,
@@ -61,7 +63,7 @@ def count_late(metrics: AnalyticsMetrics, window: str) -> Callable[..., bool]:
     return on_late
 
 
-def build_analytics(settings: Settings, metrics: TopologyMetrics, analytics: AnalyticsMetrics) -> Application:
+def build_analytics(settings: Settings, metrics: StageMetrics, analytics: AnalyticsMetrics) -> Application:
     """Wire the analytics topology into a ready-to-run Application."""
     topology = settings.analytics.topology
     inputs = (DECIDED_TOPIC, VIEWED_TOPIC, LIFECYCLE_TOPIC)
@@ -72,8 +74,10 @@ def build_analytics(settings: Settings, metrics: TopologyMetrics, analytics: Ana
     decided, viewed, lifecycle = (app.dataframe(input_topic(app, name)) for name in inputs)
     decoder = EventDecoder({name: events[name] for name in inputs}, key_field="job_id", validate=check_event_time)
     decoded = decided.concat(viewed).concat(lifecycle).apply(decoder, metadata=True)
-    valid = route_poison(decoded, dead_letter_topic(app, DEAD_LETTER_TOPIC), topology.consumer_group, metrics.poison)
-    facts = valid.apply(FactMaker(analytics.unattributed.inc), stateful=True, expand=True)
+    dead_letters = dead_letter_topic(app, DEAD_LETTER_TOPIC)
+    valid = route_poison(decoded, dead_letters, topology.consumer_group, metrics.poison)
+    facts = valid.apply(guarded(FactMaker(analytics.unattributed.inc), expand=True), stateful=True, expand=True)
+    facts = route_poison(facts, dead_letters, topology.consumer_group, metrics.poison)
     facts = facts.set_timestamp(lambda fact, key, timestamp, headers: fact["at"])
 
     def stamp(value: Any, key: Any, timestamp: int, headers: Any) -> list[tuple[str, bytes]]:
@@ -119,11 +123,14 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
     registry = CollectorRegistry()
-    metrics = TopologyMetrics(registry, "analytics")
+    metrics = StageMetrics(registry, "analytics")
     analytics_metrics = AnalyticsMetrics(registry)
-    app = build_when_topics_are_visible(lambda: build_analytics(settings, metrics, analytics_metrics))
     metrics.serve(settings.analytics.topology.metrics_port)
-    app.run()
+    run_stage(
+        "analytics",
+        lambda: build_when_topics_are_visible(lambda: build_analytics(settings, metrics, analytics_metrics)),
+        on_recovery=metrics.recovered,
+    )
 
 
 if __name__ == "__main__":

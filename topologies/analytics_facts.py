@@ -19,9 +19,9 @@ from typing import Any
 
 from quixstreams import State
 
+from jobstream.dead_letter import Decoded
 from schemas.avro import Record
 from topologies.acceptance_rules import epoch_ms
-from topologies.dead_letter import Decoded
 
 LIFECYCLE_TOPIC = "job.lifecycle"
 DECIDED_TOPIC = "application.decided"

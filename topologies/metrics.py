@@ -1,83 +1,8 @@
-"""Prometheus metrics every topology process exports: throughput, dead letters and consumer lag per partition.
-
-Each process owns one registry and serves it over HTTP on its configured port; ``rate()`` of the message counter
-is messages/s. Consumer lag comes from librdkafka's statistics callback, so measuring it costs no extra request.
-"""
+"""Prometheus metrics of the topologies' own decisions; what every stage exports is `jobstream.stage_metrics`."""
 
 from __future__ import annotations
 
-import json
-import logging
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-
-from topologies.dead_letter import Poison
-
-logger = logging.getLogger(__name__)
-
-# How often librdkafka reports statistics, hence how fresh the lag gauge is.
-STATISTICS_INTERVAL_MS = 5_000
-
-
-class TopologyMetrics:
-    """Messages processed by input topic, dead letters by reason and consumer lag per assigned partition."""
-
-    def __init__(self, registry: CollectorRegistry, topology: str) -> None:
-        self.registry = registry
-        self.topology = topology
-        self._messages = Counter(
-            "jobstream_topology_messages",
-            "Input messages processed (offsets stored), by input topic.",
-            ["topology", "topic"],
-            registry=registry,
-        )
-        self._dead_letters = Counter(
-            "jobstream_topology_dead_letters",
-            "Poison messages copied to the dead_letter topic, by source topic and kind.",
-            ["topology", "topic", "kind"],
-            registry=registry,
-        )
-        self._lag = Gauge(
-            "jobstream_topology_consumer_lag",
-            "Messages between the high watermark and the consumer position, per assigned partition.",
-            ["topology", "topic", "partition"],
-            registry=registry,
-        )
-        self._lag_labels: set[tuple[str, str]] = set()
-
-    def message_processed(self, topic: str, partition: int, offset: int) -> None:
-        """Quix's `on_message_processed` callback."""
-        self._messages.labels(self.topology, topic).inc()
-
-    def poison(self, poison: Poison) -> None:
-        logger.warning(
-            "dead-lettering %s[%d]@%d: %s: %s",
-            poison.topic,
-            poison.partition,
-            poison.offset,
-            poison.kind,
-            poison.reason,
-        )
-        self._dead_letters.labels(self.topology, poison.topic, poison.kind.value).inc()
-
-    def statistics(self, stats_json: str) -> None:
-        """librdkafka's `stats_cb`: refresh the lag of each partition this consumer fetches."""
-        seen: set[tuple[str, str]] = set()
-        for topic, topic_stats in json.loads(stats_json).get("topics", {}).items():
-            for partition, stats in topic_stats.get("partitions", {}).items():
-                lag = stats.get("consumer_lag", -1)
-                if partition == "-1" or lag < 0:
-                    continue
-                self._lag.labels(self.topology, topic, partition).set(lag)
-                seen.add((topic, partition))
-        for topic, partition in self._lag_labels - seen:
-            self._lag.remove(self.topology, topic, partition)
-        self._lag_labels = seen
-
-    def serve(self, port: int) -> None:
-        """Expose the registry on http://0.0.0.0:`port`/metrics from a daemon thread; port 0 serves nothing."""
-        if port:
-            start_http_server(port, registry=self.registry)
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
 class AcceptanceMetrics:

@@ -10,7 +10,10 @@ becomes durable at the next checkpoint (seconds), while the Redis write follows 
 the crash window between a send and its record is that short. A crash inside it re-sends once; the email's
 Message-ID and the webhook's Idempotency-Key are the notification id, so receivers that dedupe drop that copy.
 A short Redis claim (``...:sending:<id>``) keeps two copies of one id (one redelivered to the fresh stage, one
-in the retry stage) from being sent at the same moment. Redis down stops the stage, rather than risk duplicates.
+in the retry stage) from being sent at the same moment. Redis down stops the stage, rather than risk duplicates:
+the Redis error is transient, so `jobstream.stage_runner` rebuilds the stage with backoff until Redis answers,
+resuming from the committed offsets. A request the stage cannot handle at all (a data error: see
+`jobstream.failures`) goes to ``dead_letter`` with its reason, and the next one is delivered.
 Outputs (outcome, dead letter, retry) go through Quix's producer, flushed before each checkpoint commits offsets;
 at-least-once rather than exactly-once, since a transaction cannot take back an email that was sent.
 
@@ -48,12 +51,13 @@ from prometheus_client import CollectorRegistry
 from quixstreams import Application
 from quixstreams.models import Topic
 
+from jobstream.dead_letter import DEAD_LETTER_TOPIC as POISON_TOPIC
+from jobstream.dead_letter import Decoded, EventDecoder, Headers, guarded, route_poison
 from jobstream.settings import Settings
+from jobstream.stage_metrics import STATISTICS_INTERVAL_MS, StageMetrics
+from jobstream.stage_runner import run_stage
 from schemas.avro import Record, load_event_schemas
 from schemas.serde import AvroEventSerializer
-from topologies.dead_letter import DEAD_LETTER_TOPIC as POISON_TOPIC
-from topologies.dead_letter import Decoded, EventDecoder, Headers, route_poison
-from topologies.metrics import STATISTICS_INTERVAL_MS, TopologyMetrics
 from topologies.notifications_delivery import (
     AlreadyDelivered,
     Delivered,
@@ -183,7 +187,7 @@ def _avro_topic(app: Application, name: str, serializer: AvroEventSerializer) ->
 
 
 def build_application(
-    settings: Settings, stage: Stage, metrics: NotificationMetrics, topology_metrics: TopologyMetrics
+    settings: Settings, stage: Stage, metrics: NotificationMetrics, topology_metrics: StageMetrics
 ) -> Application:
     """Assemble one stage: clients, providers, the Quix application and its dataframe."""
     config = settings.notifications
@@ -230,8 +234,9 @@ def build_application(
     requests = AvroEventSerializer(requested)
 
     decoded = app.dataframe(input_topic(app, source)).apply(EventDecoder({source: requested}, None), metadata=True)
-    valid = route_poison(decoded, dead_letter_topic(app, POISON_TOPIC), group, topology_metrics.poison)
-    handled = valid.apply(deliver, metadata=True)
+    poison = dead_letter_topic(app, POISON_TOPIC)
+    valid = route_poison(decoded, poison, group, topology_metrics.poison)
+    handled = route_poison(valid.apply(guarded(deliver), metadata=True), poison, group, topology_metrics.poison)
     (
         handled.filter(lambda h: isinstance(h.verdict, RetryLater))
         .set_headers(lambda h, key, timestamp, headers: h.retry_headers())
@@ -253,16 +258,19 @@ def build_application(
     return app
 
 
-def run_stage(settings: Settings, stage: Stage) -> None:
+def run_notifications(settings: Settings, stage: Stage) -> None:
     """Run one stage until SIGTERM or Ctrl-C; the retry stage serves metrics on the configured port + 1."""
     registry = CollectorRegistry()
     metrics = NotificationMetrics(registry)
-    topology_metrics = TopologyMetrics(registry, "notifications" if stage == "fresh" else "notifications.retry")
-    app = build_application(settings, stage, metrics, topology_metrics)
+    topology_metrics = StageMetrics(registry, "notifications" if stage == "fresh" else "notifications.retry")
     port = settings.notifications.metrics_port
     topology_metrics.serve(port + 1 if port and stage == "retry" else port)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    app.run()
+    run_stage(
+        f"notifications.{stage}",
+        lambda: build_application(settings, stage, metrics, topology_metrics),
+        on_recovery=topology_metrics.recovered,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -272,11 +280,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
     if args.stage != "all":
-        run_stage(settings, args.stage)
+        run_notifications(settings, args.stage)
         return
     retry = subprocess.Popen([sys.executable, "-m", "topologies.notifications", "--stage", "retry"])
     try:
-        run_stage(settings, "fresh")
+        run_notifications(settings, "fresh")
     finally:
         retry.send_signal(signal.SIGTERM)
         try:

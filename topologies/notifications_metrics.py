@@ -1,6 +1,6 @@
 """Delivery metrics of the notification topology, by channel.
 
-They share the process's registry with ``topologies.metrics.TopologyMetrics`` (messages, dead letters, consumer
+They share the process's registry with ``jobstream.stage_metrics.StageMetrics`` (messages, dead letters, consumer
 lag per partition), which serves it over HTTP.
 """
 

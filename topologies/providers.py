@@ -18,6 +18,7 @@ from jobstream.errors import JobstreamError
 from topologies.templates import Rendered
 
 _MESSAGE_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_ONE_LINE_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 class DeliveryError(JobstreamError):
@@ -43,14 +44,12 @@ class SmtpProvider:
         self._sender = sender
 
     def send(self, notification_id: str, address: str, message: Rendered, timeout_s: float) -> None:
-        mail = EmailMessage()
-        mail["From"] = self._sender
-        mail["To"] = address
-        mail["Subject"] = message.title
-        # The same id on every attempt, so a receiver that dedupes by Message-ID drops a re-sent copy.
-        mail["Message-ID"] = f"<{_MESSAGE_ID_UNSAFE.sub('-', notification_id)}@jobstream.local>"
-        mail["X-Jobstream-Notification-Id"] = notification_id
-        mail.set_content(message.body)
+        try:
+            mail = self._compose(notification_id, address, message)
+        except (ValueError, TypeError) as error:
+            # The email package refuses headers that could smuggle others in (CR/LF) and malformed addresses:
+            # no relay could ever accept this message.
+            raise DeliveryError(f"cannot compose the email to {address!r}: {error}", permanent=True) from error
         try:
             with smtplib.SMTP(self._host, self._port, timeout=timeout_s) as client:
                 client.send_message(mail)
@@ -64,6 +63,19 @@ class SmtpProvider:
             raise DeliveryError(f"smtp {error.smtp_code} {detail}", permanent=error.smtp_code >= 500) from error
         except (smtplib.SMTPException, OSError) as error:
             raise DeliveryError(f"smtp {self._host}:{self._port}: {error!r}", permanent=False) from error
+
+    def _compose(self, notification_id: str, address: str, message: Rendered) -> EmailMessage:
+        mail = EmailMessage()
+        mail["From"] = self._sender
+        mail["To"] = address
+        # A subject is one line: control characters from a template's params (a job title from before the gateway
+        # refused them) become spaces rather than fail the whole notification.
+        mail["Subject"] = _ONE_LINE_UNSAFE.sub(" ", message.title)
+        # The same id on every attempt, so a receiver that dedupes by Message-ID drops a re-sent copy.
+        mail["Message-ID"] = f"<{_MESSAGE_ID_UNSAFE.sub('-', notification_id)}@jobstream.local>"
+        mail["X-Jobstream-Notification-Id"] = notification_id
+        mail.set_content(message.body)
+        return mail
 
 
 class WebhookProvider:

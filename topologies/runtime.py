@@ -17,11 +17,11 @@ from quixstreams.models import Topic
 from quixstreams.models.topics.exceptions import TopicNotFoundError
 
 from jobstream.settings import TopologySettings
+from jobstream.stage_metrics import STATISTICS_INTERVAL_MS, StageMetrics
 from schemas.avro import EventSchema
 from schemas.serde import AvroEventSerializer
 from schemas.topics import topic_catalog
 from topologies.errors import MissingTopicsError
-from topologies.metrics import STATISTICS_INTERVAL_MS, TopologyMetrics
 
 _ADMIN_TIMEOUT_S = 10.0
 _FETCH_WAIT_MAX_MS = 50
@@ -62,7 +62,7 @@ def catalog_events(events: Mapping[str, EventSchema], names: Iterable[str]) -> d
     return {name: events[str(specs[name].event)] for name in names}
 
 
-def build_application(bootstrap: str, topology: TopologySettings, metrics: TopologyMetrics) -> Application:
+def build_application(bootstrap: str, topology: TopologySettings, metrics: StageMetrics) -> Application:
     """An exactly-once Application for one topology process; the caller adds dataframes and calls `run()`."""
     consumer_config: dict[str, object] = {
         "session.timeout.ms": topology.session_timeout_ms,

@@ -162,6 +162,21 @@ class SinkSettings:
 
 
 @dataclass(frozen=True)
+class SupervisorSettings:
+    """`python -m stack.supervisor`: its metrics port and restart policy."""
+
+    # 0 serves no metrics.
+    metrics_port: int
+    # Restart delays double from base to cap; a process up stable_after_s gets the base delay again.
+    backoff_base_ms: int
+    backoff_cap_ms: int
+    stable_after_s: int
+    # A process that exits this many times within the window is marked failed and not restarted.
+    crash_loop_exits: int
+    crash_loop_window_s: int
+
+
+@dataclass(frozen=True)
 class Settings:
     # JOBSTREAM_ENV: "development" (the default) or "production", which refuses the conveniences of the local stack
     # (generated JWT keys).
@@ -184,6 +199,7 @@ class Settings:
     accounts: AccountSettings
     outbox: OutboxSettings
     sinks: SinkSettings
+    supervisor: SupervisorSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -223,6 +239,7 @@ class Settings:
                 delivery_timeout_ms=reader.integer("JOBSTREAM_OUTBOX_DELIVERY_TIMEOUT_MS", 10_000, minimum=1_000),
             ),
             sinks=_sink_settings(reader),
+            supervisor=_supervisor_settings(reader),
         )
         if settings.topic_min_insync_replicas > settings.topic_replication_factor:
             raise SettingsError(
@@ -367,6 +384,24 @@ def _sink_settings(reader: _Reader) -> SinkSettings:
         raise SettingsError(
             "JOBSTREAM_SINKS_BACKOFF_CAP_MS",
             f"must be at least JOBSTREAM_SINKS_BACKOFF_BASE_MS ({settings.backoff_base_ms}), "
+            f"got {settings.backoff_cap_ms}",
+        )
+    return settings
+
+
+def _supervisor_settings(reader: _Reader) -> SupervisorSettings:
+    settings = SupervisorSettings(
+        metrics_port=reader.integer("JOBSTREAM_SUPERVISOR_METRICS_PORT", 9470, minimum=0, maximum=65535),
+        backoff_base_ms=reader.integer("JOBSTREAM_SUPERVISOR_BACKOFF_BASE_MS", 1_000, minimum=1),
+        backoff_cap_ms=reader.integer("JOBSTREAM_SUPERVISOR_BACKOFF_CAP_MS", 30_000, minimum=1),
+        stable_after_s=reader.integer("JOBSTREAM_SUPERVISOR_STABLE_AFTER_S", 60, minimum=1),
+        crash_loop_exits=reader.integer("JOBSTREAM_SUPERVISOR_CRASH_LOOP_EXITS", 5, minimum=1),
+        crash_loop_window_s=reader.integer("JOBSTREAM_SUPERVISOR_CRASH_LOOP_WINDOW_S", 120, minimum=1),
+    )
+    if settings.backoff_cap_ms < settings.backoff_base_ms:
+        raise SettingsError(
+            "JOBSTREAM_SUPERVISOR_BACKOFF_CAP_MS",
+            f"must be at least JOBSTREAM_SUPERVISOR_BACKOFF_BASE_MS ({settings.backoff_base_ms}), "
             f"got {settings.backoff_cap_ms}",
         )
     return settings

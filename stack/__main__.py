@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import sys
 import time
 from dataclasses import replace
@@ -20,6 +21,7 @@ from stack.errors import StackError
 from stack.kafka import KafkaCluster, kafka_version
 from stack.mariadb import LocalMariaDB
 from stack.redis_server import LocalRedis
+from stack.supervisor import STOP_GRACE_S, pid_file, read_state
 from state.migrate import apply_migrations, connect, load_migrations
 
 _LOOPBACK = {"127.0.0.1", "localhost"}
@@ -89,6 +91,17 @@ def up(settings: Settings) -> None:
 
 
 def down(settings: Settings) -> None:
+    # `make down` stops the supervisor, whose `make run` shell then runs `down` too: the lock has that one wait
+    # until this one is done, then find nothing left to stop.
+    settings.local_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.local_dir / "down.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _down(settings)
+
+
+def _down(settings: Settings) -> None:
+    supervisor = processes.stop([pid_file(settings.local_dir)], grace_s=STOP_GRACE_S + 5)
+    _print("supervisor", "stopped, with every process it ran" if supervisor else "not running")
     stopped = []
     for root in sorted(settings.local_dir.glob("kafka-*")):
         stopped += local_kafka(settings, len(list(root.glob("node-*")))).stop()
@@ -112,6 +125,15 @@ def status(settings: Settings) -> None:
     _print("mariadb", mariadb or "not answering")
     redis_version = LocalRedis(settings.redis, settings.local_dir / "redis").version()
     _print("redis", redis_version or "not answering")
+    state = read_state(settings.local_dir)
+    if state is not None:
+        running = processes.read_pid(pid_file(settings.local_dir)) is not None
+        _print(
+            "supervisor", f"pid {state['supervisor_pid']}, {'running' if running else 'not running; its last state:'}"
+        )
+        for name, process in state["processes"].items():
+            last = "" if process["last_exit"] is None else f", last exit {process['last_exit']}"
+            _print(f"  {name}", f"{process['state']}, pid {process['pid']}, {process['restarts']} restarts{last}")
 
 
 def _print(part: str, text: str) -> None:

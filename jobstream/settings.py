@@ -5,6 +5,8 @@ Every variable is prefixed ``JOBSTREAM_``; each has a default that points at the
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -133,6 +135,22 @@ class GatewaySettings:
     # Consecutive failures that open a circuit breaker, and how long it stays open before one trial call.
     breaker_failures: int
     breaker_reset_ms: int
+    # A request body must arrive whole within this (from the end of its headers), or the client gets 408; it is read
+    # before admission, so slow senders hold no admission slot.
+    body_timeout_ms: int
+    # The share of `max_inflight` one client address may hold at once; its further requests wait in the queue.
+    max_inflight_per_client_share: float
+    # Peers (IPs or CIDRs) whose X-Forwarded-For is believed; empty believes none.
+    trusted_proxies: tuple[str, ...]
+    # Password hashes (argon2) waiting for a thread, past which registration and login answer 503.
+    max_queued_hashes: int
+    # Prometheus metrics on their own listener, off the public port; port 0 serves none.
+    metrics_host: str
+    metrics_port: int
+
+    @property
+    def max_inflight_per_client(self) -> int:
+        return math.ceil(self.max_inflight_per_client_share * self.max_inflight)
 
 
 @dataclass(frozen=True)
@@ -266,6 +284,17 @@ class _Reader:
             raise SettingsError(name, f"expected one of {', '.join(options)}, got {value!r}")
         return value
 
+    def fraction(self, name: str, default: float) -> float:
+        """A number in (0, 1]."""
+        raw = self.text(name, str(default))
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(name, f"expected a number above 0 and at most 1, got {raw!r}") from None
+        if not 0 < value <= 1:
+            raise SettingsError(name, f"expected a number above 0 and at most 1, got {raw!r}")
+        return value
+
     def optional_text(self, name: str) -> str | None:
         return self._env.get(name, "").strip() or None
 
@@ -324,6 +353,14 @@ def _gateway_settings(reader: _Reader) -> GatewaySettings:
         redis_timeout_ms=reader.integer("JOBSTREAM_GATEWAY_REDIS_TIMEOUT_MS", 500, minimum=10),
         breaker_failures=reader.integer("JOBSTREAM_GATEWAY_BREAKER_FAILURES", 5, minimum=1),
         breaker_reset_ms=reader.integer("JOBSTREAM_GATEWAY_BREAKER_RESET_MS", 5_000, minimum=100),
+        body_timeout_ms=reader.integer("JOBSTREAM_GATEWAY_BODY_TIMEOUT_MS", 10_000, minimum=100),
+        max_inflight_per_client_share=reader.fraction("JOBSTREAM_GATEWAY_MAX_INFLIGHT_PER_CLIENT_SHARE", 0.25),
+        trusted_proxies=_networks(
+            "JOBSTREAM_GATEWAY_TRUSTED_PROXIES", reader.optional_text("JOBSTREAM_GATEWAY_TRUSTED_PROXIES")
+        ),
+        max_queued_hashes=reader.integer("JOBSTREAM_GATEWAY_MAX_QUEUED_HASHES", 64, minimum=0),
+        metrics_host=reader.text("JOBSTREAM_GATEWAY_METRICS_HOST", "127.0.0.1"),
+        metrics_port=reader.integer("JOBSTREAM_GATEWAY_METRICS_PORT", 9464, minimum=0, maximum=65535),
     )
 
 
@@ -450,6 +487,22 @@ def redact_url(url: str) -> str:
         return url
     user, colon, _ = userinfo.partition(":")
     return f"{scheme}{sep}{user}{':***' if colon else ''}@{host}"
+
+
+def _networks(variable: str, raw: str | None) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks, each checked (uvicorn would silently treat a typo as a name)."""
+    if raw is None:
+        return ()
+    entries = []
+    for entry in (part.strip() for part in raw.split(",")):
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            expected = "expected comma-separated IP addresses or CIDR networks"
+            raise SettingsError(variable, f"{expected}, got {entry!r}") from None
+        # Normalized: uvicorn takes exact networks only, and would ignore 10.1.2.3/8 rather than read 10.0.0.0/8.
+        entries.append(str(network) if "/" in entry else str(network.network_address))
+    return tuple(entries)
 
 
 def _http_url(variable: str, url: str) -> str:

@@ -118,3 +118,42 @@ def test_production_takes_configured_jwt_keys_and_development_generates_them(tmp
     assert (development.environment, development.accounts.jwt_dev_keys) == ("development", True)
     with pytest.raises(SettingsError, match="JOBSTREAM_ENV: expected one of development, production"):
         Settings.from_env({"JOBSTREAM_ENV": "prod"})
+
+
+def test_gateway_edge_defaults_and_trusted_proxies_are_parsed_and_normalized():
+    defaults = Settings.from_env({}).gateway
+    custom = Settings.from_env(
+        {
+            "JOBSTREAM_GATEWAY_TRUSTED_PROXIES": " 127.0.0.1, 10.1.2.3/8 ,::1",
+            "JOBSTREAM_GATEWAY_MAX_INFLIGHT": "10",
+            "JOBSTREAM_GATEWAY_MAX_INFLIGHT_PER_CLIENT_SHARE": "0.25",
+        }
+    ).gateway
+
+    assert defaults.trusted_proxies == ()
+    assert (defaults.body_timeout_ms, defaults.max_queued_hashes) == (10_000, 64)
+    assert (defaults.metrics_host, defaults.metrics_port) == ("127.0.0.1", 9464)
+    assert (defaults.max_inflight, defaults.max_inflight_per_client) == (64, 16)
+    assert custom.trusted_proxies == ("127.0.0.1", "10.0.0.0/8", "::1")
+    assert custom.max_inflight_per_client == 3  # ceil(0.25 x 10)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("JOBSTREAM_GATEWAY_TRUSTED_PROXIES", "127.0.0.1,proxy.internal", "'proxy.internal'"),
+        ("JOBSTREAM_GATEWAY_TRUSTED_PROXIES", "10.0.0.0/33", "CIDR networks"),
+        ("JOBSTREAM_GATEWAY_TRUSTED_PROXIES", "127.0.0.1,,::1", "got ''"),
+        ("JOBSTREAM_GATEWAY_MAX_INFLIGHT_PER_CLIENT_SHARE", "0", "above 0 and at most 1"),
+        ("JOBSTREAM_GATEWAY_MAX_INFLIGHT_PER_CLIENT_SHARE", "1.5", "above 0 and at most 1"),
+        ("JOBSTREAM_GATEWAY_MAX_INFLIGHT_PER_CLIENT_SHARE", "quarter", "above 0 and at most 1"),
+        ("JOBSTREAM_GATEWAY_MAX_INFLIGHT_PER_CLIENT_SHARE", "nan", "above 0 and at most 1"),
+        ("JOBSTREAM_GATEWAY_BODY_TIMEOUT_MS", "10", "at least 100"),
+        ("JOBSTREAM_GATEWAY_METRICS_PORT", "70000", "at most 65535"),
+    ],
+)
+def test_a_bad_gateway_edge_setting_fails_naming_its_variable(variable, value, says):
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({variable: value})
+    assert raised.value.variable == variable
+    assert says in str(raised.value)

@@ -23,6 +23,7 @@ from gateway.accounts_store import AccountStore
 from gateway.analytics import AnalyticsRoutes
 from gateway.applications import ApplicationRoutes, CandidateContacts
 from gateway.authentication import authentication_middleware
+from gateway.body_deadline import BodyDeadlineMiddleware
 from gateway.breaker import CircuitBreaker
 from gateway.cache import SwrCache
 from gateway.docs import DocsRoutes
@@ -151,10 +152,14 @@ def build_app(settings: Settings) -> Starlette:
             lock_ms=lock_ms,
         ).routes(),
     ]
-    admission = Admission(gw.max_inflight, gw.max_queued, gw.queue_wait_ms / 1000)
+    admission = Admission(
+        gw.max_inflight, gw.max_queued, gw.queue_wait_ms / 1000, max_per_client=gw.max_inflight_per_client
+    )
     metrics.watch_admission(admission)
     middleware = [
         Middleware(MetricsMiddleware, metrics=metrics),
+        # Outside admission: a body arrives whole (or 408/413) before its request may take a slot.
+        Middleware(BodyDeadlineMiddleware, timeout_s=gw.body_timeout_ms / 1000, max_body_bytes=gw.max_body_bytes),
         Middleware(
             InflightLimitMiddleware,
             admission=admission,

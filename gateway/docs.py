@@ -67,13 +67,17 @@ _REASONS = {
     403: "Wrong role, or not your company's job",
     404: "Not found",
     409: "Conflict (a request with the same Idempotency-Key in flight, a job being edited or closed)",
-    413: "Body too large",
+    408: "The body did not arrive whole within the body deadline (JOBSTREAM_GATEWAY_BODY_TIMEOUT_MS, default 10 s)",
+    413: "Body too large (JOBSTREAM_GATEWAY_MAX_BODY_BYTES, default 64 KiB; 8 KiB on /v1/auth and /v1/me)",
     415: "Body is not application/json",
     422: "Invalid input; `field` names it",
     429: "Rate limited; see Retry-After and RateLimit-* headers",
-    503: "Kafka, Redis or MySQL unavailable, or the gateway at its in-flight bound; see Retry-After",
+    503: (
+        "Kafka, Redis or MySQL unavailable, or the gateway at its in-flight bound with its queue full or waited out "
+        "(a client address holding its share of the in-flight slots waits in that queue); see Retry-After"
+    ),
 }
-_WRITE_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
+_WRITE_ERRORS = (400, 401, 403, 408, 413, 415, 422, 429, 503)
 
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -218,21 +222,27 @@ OPENAPI: dict[str, Any] = {
                         },
                     }
                 ),
-                "responses": {"201": {"description": "Tokens and profile"}, **_errors(400, 409, 413, 415, 422, 503)},
+                "responses": {
+                    "201": {"description": "Tokens and profile"},
+                    **_errors(400, 408, 409, 413, 415, 422, 429, 503),
+                },
             }
         },
         "/v1/auth/login": {
             "post": {
                 "summary": "Log in; rate-limited per account and per IP.",
                 "security": [],
-                "responses": {"200": {"description": "Tokens and profile"}, **_errors(400, 401, 422, 429, 503)},
+                "responses": {
+                    "200": {"description": "Tokens and profile"},
+                    **_errors(400, 401, 408, 413, 415, 422, 429, 503),
+                },
             }
         },
         "/v1/auth/refresh": {
             "post": {
                 "summary": "Trade a refresh token (single use; reuse revokes its family) for new tokens.",
                 "security": [],
-                "responses": {"200": {"description": "Tokens"}, **_errors(400, 401, 422, 503)},
+                "responses": {"200": {"description": "Tokens"}, **_errors(400, 401, 408, 413, 415, 422, 429, 503)},
             }
         },
         "/v1/auth/logout": {
@@ -243,7 +253,10 @@ OPENAPI: dict[str, Any] = {
         },
         "/v1/me": {
             "get": {"summary": "The caller's profile.", "responses": {"200": {"description": "Profile"}}},
-            "patch": {"summary": "Change the display name.", "responses": {"200": {"description": "Profile"}}},
+            "patch": {
+                "summary": "Change the display name.",
+                "responses": {"200": {"description": "Profile"}, **_errors(400, 401, 408, 413, 415, 422, 429, 503)},
+            },
         },
         "/v1/analytics/jobs/{job_id}/windows": {
             "get": {

@@ -1,4 +1,4 @@
-"""Baseline servers, started exactly like the gateway (`uvicorn.run(app, host, port, proxy_headers=True)`).
+"""Baseline servers, started exactly like the gateway (`uvicorn.run(app, host, port, proxy_headers=False)`).
 
 - ``bare``: the same route answering 202 with no work at all: the ceiling of Starlette + uvicorn on this machine.
 - ``naive``: the same route INSERTing each application synchronously into MySQL (a pooled connection per request,
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.database:
             parser.error("naive needs --database (a scratch database the harness created)")
         app = naive_app(Settings.from_env().mysql, args.database, args.table)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, proxy_headers=True)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, proxy_headers=False)
     return 0
 
 

@@ -17,7 +17,8 @@ def main() -> int:
     except SettingsError as error:
         print(f"gateway: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(build_app(settings), host=settings.gateway.host, port=settings.gateway.port, proxy_headers=True)
+    # proxy_headers=False: build_app applies X-Forwarded-For itself, from JOBSTREAM_GATEWAY_TRUSTED_PROXIES only.
+    uvicorn.run(build_app(settings), host=settings.gateway.host, port=settings.gateway.port, proxy_headers=False)
     return 0
 
 

@@ -15,6 +15,7 @@ from redis.retry import Retry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway.accounts import Accounts
 from gateway.accounts_passwords import PasswordHashing
@@ -156,7 +157,11 @@ def build_app(settings: Settings) -> Starlette:
         gw.max_inflight, gw.max_queued, gw.queue_wait_ms / 1000, max_per_client=gw.max_inflight_per_client
     )
     metrics.watch_admission(admission)
+    # X-Forwarded-For is believed only from the configured proxies; then every limit below keys on the client it
+    # names. uvicorn itself runs with proxy_headers=False, so in-process apps behave as the server does.
+    proxies = [Middleware(ProxyHeadersMiddleware, trusted_hosts=list(gw.trusted_proxies))] if gw.trusted_proxies else []
     middleware = [
+        *proxies,
         Middleware(MetricsMiddleware, metrics=metrics),
         # Outside admission: a body arrives whole (or 408/413) before its request may take a slot.
         Middleware(BodyDeadlineMiddleware, timeout_s=gw.body_timeout_ms / 1000, max_body_bytes=gw.max_body_bytes),

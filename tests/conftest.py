@@ -114,7 +114,8 @@ def event_producer(settings: Settings):
 async def gateway_factory(settings: Settings):
     """Builds gateway apps (optionally with other settings), runs each one's lifespan and yields an httpx client.
 
-    `make(kafka_bootstrap=..., redis_url=..., **gateway_overrides)`; everything is closed after the test.
+    `make(kafka_bootstrap=..., redis_url=..., client=(ip, port), **gateway_overrides)`; everything is closed after
+    the test. The client address defaults to httpx's 127.0.0.1.
     """
     import contextlib
     import dataclasses
@@ -125,7 +126,13 @@ async def gateway_factory(settings: Settings):
 
     async with contextlib.AsyncExitStack() as stack:
 
-        async def make(*, kafka_bootstrap: str | None = None, redis_url: str | None = None, **overrides: object):
+        async def make(
+            *,
+            kafka_bootstrap: str | None = None,
+            redis_url: str | None = None,
+            client: tuple[str, int] = ("127.0.0.1", 123),
+            **overrides: object,
+        ):
             changed = dataclasses.replace(
                 settings,
                 kafka_bootstrap=kafka_bootstrap or settings.kafka_bootstrap,
@@ -134,7 +141,7 @@ async def gateway_factory(settings: Settings):
             )
             app = build_app(changed)
             await stack.enter_async_context(app.router.lifespan_context(app))
-            transport = httpx.ASGITransport(app=app)
+            transport = httpx.ASGITransport(app=app, client=client)
             return await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://gateway"))
 
         yield make

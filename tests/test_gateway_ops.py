@@ -1,4 +1,5 @@
 import asyncio
+import random
 import uuid
 
 import pytest
@@ -88,6 +89,38 @@ async def test_a_user_past_the_rate_gets_429_with_retry_after_then_recovers(gate
     assert 1 <= int(refused.headers["Retry-After"]) <= 2
     assert recovered.status_code == 200
     assert 'gateway_rate_limited_total{identity="user"} 1.0' in metrics
+
+
+def _address() -> str:
+    return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+
+async def test_without_trusted_proxies_a_rotating_x_forwarded_for_does_not_escape_the_ip_limit(gateway_factory):
+    client = await gateway_factory(ip_rate_per_min=60, ip_burst=3, client=(_address(), 40000))
+
+    statuses = [
+        (await client.get("/v1/me/applications", headers={"X-Forwarded-For": _address()})).status_code for _ in range(5)
+    ]
+
+    assert statuses == [401, 401, 401, 429, 429]
+
+
+async def test_with_a_trusted_proxy_the_ip_limit_keys_on_the_forwarded_client(gateway_factory):
+    proxy = _address()
+    client = await gateway_factory(ip_rate_per_min=60, ip_burst=3, trusted_proxies=(proxy,), client=(proxy, 40000))
+    one_client = _address()
+
+    rotating = [
+        (await client.get("/v1/me/applications", headers={"X-Forwarded-For": _address()})).status_code for _ in range(5)
+    ]
+    # A spoofed hop before the proxy's own entry changes nothing: the proxy appended the address it saw.
+    same = [
+        (await client.get("/v1/me/applications", headers={"X-Forwarded-For": f"{_address()}, {one_client}"}))
+        for _ in range(4)
+    ]
+
+    assert rotating == [401] * 5
+    assert [r.status_code for r in same] == [401, 401, 401, 429]
 
 
 async def test_with_redis_down_reads_work_and_rate_limits_hold_per_instance(gateway_factory):

@@ -119,8 +119,17 @@ class Accounts:
     async def login(self, request: Request) -> Response:
         fields = check_object(await read_json(request, _MAX_BODY_BYTES), _LOGIN)
         email = fields["email"].strip().lower()
-        await self._limit_login(request, email)
-        found = await self._store.credentials(email)
+        ip = request.client.host if request.client else "unknown"
+        # The address first, before any MySQL work; then the account, keyed on what the lookup finds.
+        await self._limit_login("login-ip", ip, self._ip_rate, "from this address")
+        credentials = await self._store.credentials(email)
+        found = credentials.found
+        # Every spelling of one email (case, accents, ignorable characters) shares one budget: the account's when
+        # the email resolves to one, else that of the email's collation weights, the lookup's own normal form.
+        account = f"user:{found[0].user_id}".encode() if found else b"email:" + credentials.email_key
+        await self._limit_login(
+            "login-account", hashlib.sha256(account).hexdigest()[:32], self._account_rate, "for this account"
+        )
         matched = await self._passwords.verify(found[1] if found else None, fields["password"])
         if found is None or not matched:
             raise ApiError(401, "invalid_credentials", "the email or the password is wrong")
@@ -210,15 +219,10 @@ class Accounts:
         }
         return OutboxMessage(USER_REGISTERED_TOPIC, user.user_id.encode(), self._user_registered.encode(record))
 
-    async def _limit_login(self, request: Request, email: str) -> None:
-        ip = request.client.host if request.client else "unknown"
-        account = hashlib.sha256(email.encode()).hexdigest()[:32]
-        verdict = await self._limiter.check(
-            [(f"login-ip:{ip}", self._ip_rate), (f"login-account:{account}", self._account_rate)]
-        )
+    async def _limit_login(self, kind: str, identity: str, rate: Rate, whose: str) -> None:
+        verdict = await self._limiter.check([(f"{kind}:{identity}", rate)])
         if not verdict.allowed:
             headers = verdict.headers()
-            whose = "from this address" if verdict.refused_by == "login-ip" else "for this account"
             raise ApiError(
                 429,
                 "rate_limited",

@@ -25,6 +25,10 @@ from jobstream.errors import JobstreamError
 
 T = TypeVar("T")
 _USER_COLUMNS = "user_id, email, role, company_id, display_name, created_at, updated_at"
+# The collation of users.email (migration 0002): it decides which spellings of an email are one account.
+EMAIL_COLLATION = "utf8mb4_unicode_ci"
+# A space's weight in that collation: PAD SPACE comparison ignores trailing ones, so the key drops them too.
+_SPACE_WEIGHT = b"\x02\x09"
 
 
 class RefreshRefusedError(JobstreamError):
@@ -58,6 +62,15 @@ class User:
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
         }
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a login looks up: the account and its password hash, if any, and `email_key`, equal for every spelling of
+    the email that finds the same account (case, accents, ignorable characters), whether or not one exists."""
+
+    email_key: bytes
+    found: tuple[User, str] | None
 
 
 @dataclass(frozen=True)
@@ -132,11 +145,19 @@ class AccountStore:
 
         return await self._run(work)
 
-    async def credentials(self, email: str) -> tuple[User, str] | None:
-        def work(cursor: DictCursor) -> tuple[User, str] | None:
-            cursor.execute(f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE email = %s", (email,))
+    async def credentials(self, email: str) -> Credentials:
+        """The account `email` names (any spelling the column's collation equates), with its email's key."""
+
+        def work(cursor: DictCursor) -> Credentials:
+            # One round trip: the weights of `email` even when no row matches (hence the LEFT JOIN on a probe row).
+            cursor.execute(
+                f"SELECT WEIGHT_STRING(%s COLLATE {EMAIL_COLLATION}) AS email_weights, {_USER_COLUMNS}, password_hash "
+                "FROM (SELECT 1) AS probe LEFT JOIN users ON users.email = %s",
+                (email, email),
+            )
             row = cursor.fetchone()
-            return None if row is None else (_user(row), row["password_hash"])
+            found = None if row["user_id"] is None else (_user(row), row["password_hash"])
+            return Credentials(_email_key(bytes(row["email_weights"])), found)
 
         return await self._run(work)
 
@@ -249,6 +270,12 @@ def _user(row: dict[str, Any]) -> User:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def _email_key(weights: bytes) -> bytes:
+    while len(weights) % 2 == 0 and weights.endswith(_SPACE_WEIGHT):
+        weights = weights[:-2]
+    return weights
 
 
 def _iso(moment: datetime) -> str:

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from gateway.accounts_store import EMAIL_COLLATION
 from gateway.auth_keys import load_signing_keys
 from gateway.principal import Role
 from gateway.tokens import TokenService
@@ -202,6 +203,49 @@ async def test_login_attempts_are_limited_per_account(accounts_client):
     other_client = await accounts_client(login_max_attempts_per_account=3)
     still_limited = await other_client.post("/v1/auth/login", json={"email": body["email"], "password": PASSWORD})
     assert still_limited.status_code == 429
+
+
+def _spellings(email: str) -> list[str]:
+    """Six ways to type `email` (which holds an é) that the account lookup reads as the same address."""
+    return [
+        email.upper(),
+        email.replace("é", "e"),
+        email.replace("é", "e\u0301"),  # decomposed: e + combining acute
+        f"  {email.title()} ",
+        email.replace("é", "\u200bé"),  # a zero-width space, which the collation ignores
+        email.replace("j", "\uff4a"),  # a fullwidth j
+    ]
+
+
+@pytest.mark.parametrize("registered", [True, False], ids=["known-account", "unknown-email"])
+async def test_login_attempts_for_spellings_of_one_email_share_its_budget(accounts_client, registered):
+    client = await accounts_client()
+    exact, spelled = _email("josé"), _email("josé")
+    if registered:
+        for email in (exact, spelled):
+            assert (await _register(client, email=email))[0].status_code == 201
+
+    async def statuses(emails):
+        attempts = [
+            await client.post("/v1/auth/login", json={"email": e, "password": "wrong password!"}) for e in emails
+        ]
+        return [a.status_code for a in attempts], attempts[-1]
+
+    by_exact, _ = await statuses([exact] * 6)
+    by_spellings, last = await statuses(_spellings(spelled))
+
+    assert by_exact == [401] * 5 + [429]
+    assert by_spellings == by_exact
+    assert "for this account" in last.json()["error"]["message"]
+
+
+async def test_the_login_key_follows_the_email_columns_collation(mysql):
+    with mysql.cursor() as cursor:
+        cursor.execute(
+            "SELECT COLLATION_NAME FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users' AND COLUMN_NAME = 'email'"
+        )
+        assert cursor.fetchone() == (EMAIL_COLLATION,)
 
 
 async def test_login_attempts_are_limited_per_ip_across_accounts(accounts_client):

@@ -117,7 +117,12 @@ def build_app(settings: Settings) -> Starlette:
     account_pool = create_mysql_pool(settings.mysql, gw.mysql_pool_size)
     account_store = AccountStore(account_pool, max_connections=gw.mysql_pool_size, breaker=mysql_breaker)
     # argon2 is CPU- and memory-bound: more hashing threads than cores only queue inside the executor.
-    passwords = PasswordHashing(PasswordHasher(), max_concurrency=os.cpu_count() or 1)
+    passwords = PasswordHashing(
+        PasswordHasher(),
+        max_concurrency=os.cpu_count() or 1,
+        max_queued=gw.max_queued_hashes,
+        retry_after_s=gw.retry_after_s,
+    )
     profiles = ProfileCache(
         redis_client, redis_breaker, ttl_s=settings.accounts.profile_cache_ttl_s, on_lookup=metrics.cache_lookup
     )

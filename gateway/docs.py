@@ -74,7 +74,8 @@ _REASONS = {
     429: "Rate limited; see Retry-After and RateLimit-* headers",
     503: (
         "Kafka, Redis or MySQL unavailable, or the gateway at its in-flight bound with its queue full or waited out "
-        "(a client address holding its share of the in-flight slots waits in that queue); see Retry-After"
+        "(a client address holding its share of the in-flight slots waits in that queue), or, on register and "
+        "login, too many password checks waiting (JOBSTREAM_GATEWAY_MAX_QUEUED_HASHES); see Retry-After"
     ),
 }
 _WRITE_ERRORS = (400, 401, 403, 408, 413, 415, 422, 429, 503)

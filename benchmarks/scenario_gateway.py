@@ -38,8 +38,13 @@ class CeilingPlan:
 
 
 def gateway_env(port: int, **overrides: str) -> dict[str, str]:
-    """The gateway's environment for a benchmark: its port, plus any setting to change."""
-    return {"JOBSTREAM_GATEWAY_PORT": str(port), **{f"JOBSTREAM_GATEWAY_{k.upper()}": v for k, v in overrides.items()}}
+    """The gateway's environment for a benchmark: its port, no metrics listener (`make run`'s gateway may hold
+    9464, and no scenario scrapes it), plus any setting to change."""
+    return {
+        "JOBSTREAM_GATEWAY_PORT": str(port),
+        "JOBSTREAM_GATEWAY_METRICS_PORT": "0",
+        **{f"JOBSTREAM_GATEWAY_{k.upper()}": v for k, v in overrides.items()},
+    }
 
 
 def run(settings: Settings, workdir: Path, quick: bool) -> Table:

@@ -47,13 +47,16 @@ SEARCH_CACHE_TTL_S = 60
 DETAIL_CACHE_TTL_S = 300
 # Analytics figures change only when a window closes (once a minute at most).
 ANALYTICS_CACHE_TTL_S = 30
-_OPS_PATHS = ("/healthz", "/readyz", "/metrics")
+_OPS_PATHS = ("/healthz", "/readyz")
 
 
-def build_app(settings: Settings) -> Starlette:
-    """The gateway app for `settings`; its lifespan starts the Kafka producer and closes every client after."""
+def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> Starlette:
+    """The gateway app for `settings`; its lifespan starts the Kafka producer and closes every client after.
+
+    It records into `metrics` (a fresh GatewayMetrics by default); whoever passes it serves its registry.
+    """
     gw = settings.gateway
-    metrics = GatewayMetrics()
+    metrics = metrics or GatewayMetrics()
     reset_s = gw.breaker_reset_ms / 1000
     redis_breaker = CircuitBreaker(
         "redis", failures=gw.breaker_failures, reset_s=reset_s, errors=(redis.RedisError, OSError, TimeoutError)
@@ -85,6 +88,8 @@ def build_app(settings: Settings) -> Starlette:
         on_delivery=metrics.delivered,
     )
     read_models = ReadModels(settings.mysql, pool_size=gw.mysql_pool_size, breaker=mysql_breaker)
+    metrics.watch_producer(producer.queue_depth)
+    metrics.watch_mysql(lambda: read_models.in_use)
     tokens = token_service(settings.accounts, redis_client)
     search_cache = SwrCache(
         redis_client,
@@ -137,7 +142,7 @@ def build_app(settings: Settings) -> Starlette:
     )
 
     routes: list[BaseRoute] = [
-        *OpsRoutes(producer, read_models, redis_client, metrics).routes(),
+        *OpsRoutes(producer, read_models, redis_client).routes(),
         *DocsRoutes().routes(),
         *AnalyticsRoutes(read_models, analytics_cache).routes(),
         *accounts.routes(),

@@ -290,13 +290,10 @@ OPENAPI: dict[str, Any] = {
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "ok"}}}},
         "/readyz": {
             "get": {
-                "summary": "Readiness: Kafka, MySQL and Redis answer",
+                "summary": "Readiness: Kafka, MySQL and Redis answer (probed at most once a second, the result cached)",
                 "security": [],
                 "responses": {"200": {"description": "ready"}, "503": {"description": "a dependency is down"}},
             }
-        },
-        "/metrics": {
-            "get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "text"}}}
         },
     },
 }

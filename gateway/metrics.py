@@ -4,6 +4,7 @@ every request by route template and status."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,9 +47,16 @@ class GatewayMetrics:
         )
         self.db_in_use = Gauge("gateway_mysql_connections_in_use", "MySQL connections in use", registry=r)
 
+    # Gauges read their source at each scrape (from the metrics server's thread): nothing to refresh by hand.
     def watch_admission(self, admission: Admission) -> None:
         self.inflight.set_function(lambda: admission.inflight)
         self.queued.set_function(lambda: admission.queued)
+
+    def watch_producer(self, queue_depth: Callable[[], int]) -> None:
+        self.producer_queue.set_function(queue_depth)
+
+    def watch_mysql(self, in_use: Callable[[], int]) -> None:
+        self.db_in_use.set_function(in_use)
 
     def overloaded(self, reason: str) -> None:
         self.overloaded_refusals.labels(reason).inc()

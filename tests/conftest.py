@@ -14,6 +14,7 @@ import redis
 import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from confluent_kafka.admin import AdminClient
+from prometheus_client import generate_latest
 from starlette.applications import Starlette
 
 from gateway.accounts import Accounts
@@ -23,6 +24,7 @@ from gateway.accounts_store import AccountStore
 from gateway.authentication import authentication_middleware
 from gateway.breaker import CircuitBreaker
 from gateway.errors import EXCEPTION_HANDLERS
+from gateway.metrics import GatewayMetrics
 from gateway.mysql_pool import create_mysql_pool
 from gateway.ratelimit import LocalGcra, RateLimiter
 from gateway.tokens import token_service
@@ -111,11 +113,26 @@ def event_producer(settings: Settings):
 
 
 @pytest.fixture
-async def gateway_factory(settings: Settings):
+def _gateway_registries() -> dict[int, GatewayMetrics]:
+    return {}
+
+
+@pytest.fixture
+def gateway_metrics(_gateway_registries: dict[int, GatewayMetrics]) -> Callable[[httpx.AsyncClient], str]:
+    """`gateway_metrics(client)`: what the metrics port would answer for the gateway app behind `client`."""
+
+    def scrape(client: httpx.AsyncClient) -> str:
+        return generate_latest(_gateway_registries[id(client)].registry).decode()
+
+    return scrape
+
+
+@pytest.fixture
+async def gateway_factory(settings: Settings, _gateway_registries: dict[int, GatewayMetrics]):
     """Builds gateway apps (optionally with other settings), runs each one's lifespan and yields an httpx client.
 
     `make(kafka_bootstrap=..., redis_url=..., client=(ip, port), **gateway_overrides)`; everything is closed after
-    the test. The client address defaults to httpx's 127.0.0.1.
+    the test. The client address defaults to httpx's 127.0.0.1. `gateway_metrics(client)` scrapes its metrics.
     """
     import contextlib
     import dataclasses
@@ -139,10 +156,13 @@ async def gateway_factory(settings: Settings):
                 redis_url=redis_url or settings.redis_url,
                 gateway=dataclasses.replace(settings.gateway, **overrides),
             )
-            app = build_app(changed)
+            metrics = GatewayMetrics()
+            app = build_app(changed, metrics=metrics)
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app=app, client=client)
-            return await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://gateway"))
+            http = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://gateway"))
+            _gateway_registries[id(http)] = metrics
+            return http
 
         yield make
 

@@ -117,7 +117,7 @@ def expected(row: dict) -> dict:
 
 
 async def test_job_windows_come_in_time_order_within_the_range_and_page_by_next_since(
-    gateway_factory, mint_token, stats, t0
+    gateway_factory, gateway_metrics, mint_token, stats, t0
 ):
     client = await gateway_factory()
     company_id = str(uuid.uuid4())
@@ -134,7 +134,7 @@ async def test_job_windows_come_in_time_order_within_the_range_and_page_by_next_
 
     response = await client.get(f"/v1/analytics/jobs/{job_id}/windows", params=span, headers=analyst)
     again = await client.get(f"/v1/analytics/jobs/{job_id}/windows", params=span, headers=analyst)
-    metrics = (await client.get("/metrics")).text
+    metrics = gateway_metrics(client)
     page1 = await client.get(f"/v1/analytics/jobs/{job_id}/windows", params={**span, "limit": 2}, headers=analyst)
     page2_since = page1.json()["next_since"]
     page2 = await client.get(

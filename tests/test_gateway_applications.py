@@ -369,7 +369,7 @@ async def test_past_the_inflight_bound_requests_wait_their_turn_within_the_queue
     assert second_after >= 1.1
 
 
-async def test_a_request_queued_past_the_queue_wait_gets_503_overloaded(gateway_factory, mint_token):
+async def test_a_request_queued_past_the_queue_wait_gets_503_overloaded(gateway_factory, gateway_metrics, mint_token):
     client = await gateway_factory(
         kafka_bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=1_500, max_inflight=1, max_queued=4, queue_wait_ms=300
     )
@@ -380,7 +380,7 @@ async def test_a_request_queued_past_the_queue_wait_gets_503_overloaded(gateway_
     started = time.monotonic()
     refused = await client.post(f"/v1/jobs/{uuid.uuid4()}/applications", json=VALID, headers=headers)
     refused_after = time.monotonic() - started
-    metrics = (await client.get("/metrics")).text
+    metrics = gateway_metrics(client)
 
     assert (refused.status_code, refused.json()["error"]["code"]) == (503, "overloaded")
     assert refused.headers["Retry-After"] == "1"

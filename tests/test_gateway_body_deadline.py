@@ -2,21 +2,14 @@
 
 import asyncio
 import contextlib
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from gateway.body_deadline import BodyDeadlineMiddleware
-from jobstream.settings import PROJECT_ROOT
-from stack.processes import free_port
+from tests.gateway_process import gateway_process
 
 pytestmark = pytest.mark.anyio
 
@@ -123,42 +116,6 @@ async def test_a_request_without_a_body_passes_straight_through():
     assert _status(await _call(middleware, scope, [])) == 200
 
 
-@contextlib.contextmanager
-def gateway_process(tmp_path: Path, **settings: str) -> Iterator[str]:
-    """`python -m gateway` on a free port with JOBSTREAM_GATEWAY_<NAME> settings; yields its base URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "JOBSTREAM_GATEWAY_PORT": str(port),
-        "JOBSTREAM_GATEWAY_METRICS_PORT": "0",
-        **{f"JOBSTREAM_GATEWAY_{name.upper()}": value for name, value in settings.items()},
-    }
-    log_path = tmp_path / "gateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gateway"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the gateway did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-    log = log_path.read_text()
-    assert "Traceback" not in log, log[-3000:]
-
-
 async def _dribble(port: int, bytes_per_s: float, stop: asyncio.Event) -> bytes:
     """POSTs headers promising 1,000 body bytes, then sends one byte at a time; all the server said before closing."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -181,14 +138,13 @@ async def _dribble(port: int, bytes_per_s: float, stop: asyncio.Event) -> bytes:
 
 async def test_slow_body_senders_hold_no_admission_slot_and_get_408_after_the_deadline(tmp_path):
     max_inflight, dribblers = 4, 12
-    with gateway_process(tmp_path, max_inflight=str(max_inflight), max_queued="4", body_timeout_ms="3000") as url:
-        port = int(url.rsplit(":", 1)[1])
+    with gateway_process(tmp_path, max_inflight=str(max_inflight), max_queued="4", body_timeout_ms="3000") as gateway:
         stop = asyncio.Event()
         started = time.monotonic()
-        slow = [asyncio.create_task(_dribble(port, 5, stop)) for _ in range(dribblers)]
+        slow = [asyncio.create_task(_dribble(gateway.port, 5, stop)) for _ in range(dribblers)]
         await asyncio.sleep(1.0)  # every dribbler is mid-body now
 
-        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
             search_started = time.monotonic()
             search = await client.get("/v1/jobs", params={"q": f"nothing{uuid.uuid4().hex}"})
             search_s = time.monotonic() - search_started

@@ -237,7 +237,7 @@ async def test_only_the_jobs_employer_moves_an_application_along_the_pipeline(
 
 
 async def test_job_search_filters_the_read_model_and_serves_repeats_from_the_cache(
-    gateway_factory, mint_token, read_model
+    gateway_factory, gateway_metrics, mint_token, read_model
 ):
     client = await gateway_factory()
     word = f"zq{uuid.uuid4().hex[:12]}"
@@ -251,7 +251,7 @@ async def test_job_search_filters_the_read_model_and_serves_repeats_from_the_cac
     remote = await client.get("/v1/jobs", params={"q": word, "remote": "true"})
     tagged = await client.get("/v1/jobs", params={"q": word, "tag": "python", "location": "Porto"})
     bad = await client.get("/v1/jobs", params={"q": word, "limit": "500"})
-    metrics = (await client.get("/metrics")).text
+    metrics = gateway_metrics(client)
 
     assert sorted(j["job_id"] for j in everything.json()["items"]) == sorted([in_porto, in_faro])
     assert again.json() == everything.json()

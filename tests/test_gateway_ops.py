@@ -2,12 +2,17 @@ import asyncio
 import random
 import uuid
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 
 from gateway.app import build_app
 from gateway.breaker import CircuitBreaker, CircuitOpen
+from gateway.ops import OpsRoutes
 from gateway.principal import Role
+from gateway.producer import EventProducer
 from gateway.ratelimit import LocalGcra, Rate
+from gateway.readmodels import ReadModels
 
 pytestmark = pytest.mark.anyio
 
@@ -19,20 +24,74 @@ def anyio_backend():
     return "asyncio"
 
 
-async def test_health_readiness_and_metrics_answer(gateway_factory, mint_token):
+async def test_health_and_readiness_answer_and_metrics_are_not_on_the_public_app(
+    gateway_factory, gateway_metrics, mint_token
+):
     client = await gateway_factory()
     _, headers = mint_token(Role.CANDIDATE)
     await client.get("/v1/me/applications", headers=headers)
 
     health = await client.get("/healthz")
     ready = await client.get("/readyz")
-    metrics = await client.get("/metrics")
+    public_metrics = await client.get("/metrics")
+    metrics = gateway_metrics(client)
 
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"kafka": "ok", "mysql": "ok", "redis": "ok"}
-    assert 'gateway_request_seconds_count{method="GET",route="/v1/me/applications",status="200"} 1.0' in metrics.text
-    assert "gateway_producer_queue_depth" in metrics.text
+    assert public_metrics.status_code == 404
+    assert 'gateway_request_seconds_count{method="GET",route="/v1/me/applications",status="200"} 1.0' in metrics
+    assert "gateway_producer_queue_depth 0.0" in metrics
+
+
+async def test_gauges_read_their_source_at_each_scrape(gateway_factory, gateway_metrics, mint_token):
+    client = await gateway_factory(kafka_bootstrap="127.0.0.1:1", produce_timeout_ms=1_500)
+    _, headers = mint_token(Role.CANDIDATE)
+    body = {"cover_letter": "Hello", "resume_url": "https://cv.example.com/a.pdf"}
+
+    waiting = asyncio.create_task(client.post(f"/v1/jobs/{uuid.uuid4()}/applications", json=body, headers=headers))
+    await asyncio.sleep(0.5)
+    during = gateway_metrics(client)
+    assert (await waiting).status_code == 503
+    after = gateway_metrics(client)
+
+    assert "gateway_inflight_requests 1.0" in during
+    assert "gateway_producer_queue_depth 1.0" in during  # the event waits in librdkafka for a broker
+    assert "gateway_inflight_requests 0.0" in after
+    assert "gateway_mysql_connections_in_use 0.0" in after
+
+
+async def test_concurrent_readiness_probes_ping_each_store_once_a_second(settings, async_redis):
+    breaker = CircuitBreaker("test", failures=5, reset_s=1, errors=(OSError,))
+    producer = EventProducer(settings.kafka_bootstrap, {}, ack_timeout_s=1, retry_after_s=1, breaker=breaker)
+    read_models = ReadModels(settings.mysql, pool_size=2, breaker=breaker)
+    pings = {"kafka": 0, "mysql": 0, "redis": 0}
+
+    def counted(name, probe):
+        def count(*args):
+            pings[name] += 1
+            return probe(*args)
+
+        return count
+
+    producer.reachable = counted("kafka", producer.reachable)
+    read_models.ping = counted("mysql", read_models.ping)
+    async_redis.ping = counted("redis", async_redis.ping)
+    app = Starlette(routes=OpsRoutes(producer, read_models, async_redis, ready_ttl_s=1.0).routes())
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
+            flood = await asyncio.gather(*(client.get("/readyz") for _ in range(50)))
+            cached = await client.get("/readyz")
+            after_flood = dict(pings)
+            await asyncio.sleep(1.1)
+            later = await client.get("/readyz")
+    finally:
+        await asyncio.to_thread(read_models.close)
+
+    assert [r.status_code for r in flood] == [200] * 50 and cached.status_code == 200
+    assert after_flood == {"kafka": 1, "mysql": 1, "redis": 1}
+    assert later.status_code == 200
+    assert pings == {"kafka": 2, "mysql": 2, "redis": 2}
 
 
 async def test_readiness_names_an_unreachable_broker(gateway_factory):
@@ -72,7 +131,9 @@ async def test_unknown_routes_and_methods_answer_json_errors(gateway_factory):
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "method_not_allowed"
 
 
-async def test_a_user_past_the_rate_gets_429_with_retry_after_then_recovers(gateway_factory, mint_token):
+async def test_a_user_past_the_rate_gets_429_with_retry_after_then_recovers(
+    gateway_factory, gateway_metrics, mint_token
+):
     client = await gateway_factory(user_rate_per_min=120, user_burst=3)
     _, headers = mint_token(Role.CANDIDATE)
 
@@ -80,7 +141,7 @@ async def test_a_user_past_the_rate_gets_429_with_retry_after_then_recovers(gate
     refused = await client.get("/v1/me/applications", headers=headers)
     await asyncio.sleep(int(refused.headers["Retry-After"]) + 0.1)
     recovered = await client.get("/v1/me/applications", headers=headers)
-    metrics = (await client.get("/metrics")).text
+    metrics = gateway_metrics(client)
 
     assert [r.status_code for r in allowed] == [200, 200, 200]
     assert [r.headers["RateLimit-Remaining"] for r in allowed] == ["2", "1", "0"]

@@ -117,11 +117,12 @@ async def test_a_request_without_a_body_passes_straight_through():
 
 
 async def _dribble(port: int, bytes_per_s: float, stop: asyncio.Event) -> bytes:
-    """POSTs headers promising 1,000 body bytes, then sends one byte at a time; all the server said before closing."""
+    """A login (no token needed, body read first) promising 1,000 body bytes, sent one byte at a time; all the
+    server said before closing."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
-        f"POST /v1/jobs/{uuid.uuid4()}/applications HTTP/1.1\r\nHost: gateway\r\n"
-        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode()
+        b"POST /v1/auth/login HTTP/1.1\r\nHost: gateway\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
     )
     try:
         answer = asyncio.ensure_future(reader.read())

@@ -94,6 +94,10 @@ def _classify_mysql(error: pymysql.MySQLError) -> FailureKind:
     code = error.args[0] if error.args and isinstance(error.args[0], int) else None
     if code in MYSQL_DATA_ERRORS or isinstance(error, pymysql.DataError | pymysql.IntegrityError):
         return FailureKind.DATA
+    if code is None and isinstance(error, pymysql.ProgrammingError):
+        # Raised by the client before anything is sent: a value it cannot write ("inf can not be used with MySQL").
+        # The server's own programming errors (syntax, unknown table) always carry an error number.
+        return FailureKind.DATA
     if isinstance(error, pymysql.OperationalError | pymysql.InterfaceError):
         return FailureKind.TRANSIENT
     return FailureKind.FATAL

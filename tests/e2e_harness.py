@@ -38,6 +38,7 @@ from state.migrate import apply_migrations, connect, load_migrations
 MYSQL_SINK_TOPICS = sorted({topic for model in read_models().values() for topic in model.topics})
 REDIS_SINK_TOPICS = sorted(plans())
 NOTIFICATION_TOPIC = "notification.requested"
+NOTIFICATION_RETRY_TOPIC = "notification.retry"
 
 
 def mysql_url(address: MySQLAddress, database: str) -> str:
@@ -88,6 +89,8 @@ class Service:
     argv: list[str]
     env: dict[str, str]
     log_path: Path
+    # The consumer group it consumes in, when it is a stage.
+    group: str | None = None
     process: subprocess.Popen[bytes] | None = dataclasses.field(default=None, repr=False)
 
     def start(self) -> Service:
@@ -140,6 +143,19 @@ class Services:
         self._workdir = workdir
         self.started: list[Service] = []
 
+    def stage(
+        self, name: str, argv: list[str], group_variable: str, inputs: list[str], group_suffix: str = "", **env: str
+    ) -> Service:
+        """A stage (`python -m <argv>`) in a new consumer group, named in `group_variable`, that starts at the
+        current end of `inputs`: it sees only what is produced after this call. A stage that consumes in its
+        configured group plus a suffix (the notifications' retry lane: ``.retry``) names it in `group_suffix`."""
+        configured = f"test-{name}-{uuid.uuid4().hex[:10]}"
+        group = configured + group_suffix
+        commit_at_end(self._settings.kafka_bootstrap, group, inputs)
+        service = self._service(name, argv, {group_variable: configured, **env})
+        service.group = group
+        return service
+
     def _service(self, name: str, argv: list[str], env: dict[str, str]) -> Service:
         home = self._workdir / f"{name}-{uuid.uuid4().hex[:6]}"
         home.mkdir(parents=True)
@@ -156,48 +172,34 @@ class Services:
 
     def mysql_sink(self, url: str, group: str | None = None, **env: str) -> Service:
         """`python -m sinks mysql` into `url`; a new group starts at the end of its topics."""
+        env = {"JOBSTREAM_MYSQL_URL": url, "JOBSTREAM_SINKS_COMMIT_INTERVAL_MS": "250", **env}
         if group is None:
-            group = f"test-e2e-sink-mysql-{uuid.uuid4().hex[:10]}"
-            commit_at_end(self._settings.kafka_bootstrap, group, MYSQL_SINK_TOPICS)
-        return self._service(
-            "sink_mysql",
-            ["sinks", "mysql"],
-            {
-                "JOBSTREAM_MYSQL_URL": url,
-                "JOBSTREAM_SINKS_MYSQL_GROUP": group,
-                "JOBSTREAM_SINKS_COMMIT_INTERVAL_MS": "250",
-                **env,
-            },
-        )
+            return self.stage("sink_mysql", ["sinks", "mysql"], "JOBSTREAM_SINKS_MYSQL_GROUP", MYSQL_SINK_TOPICS, **env)
+        return self._service("sink_mysql", ["sinks", "mysql"], {"JOBSTREAM_SINKS_MYSQL_GROUP": group, **env})
 
     def redis_sink(self, redis_url: str, **env: str) -> Service:
-        group = f"test-e2e-sink-redis-{uuid.uuid4().hex[:10]}"
-        commit_at_end(self._settings.kafka_bootstrap, group, REDIS_SINK_TOPICS)
-        return self._service(
+        return self.stage(
             "sink_redis",
             ["sinks", "redis"],
-            {
-                "JOBSTREAM_REDIS_URL": redis_url,
-                "JOBSTREAM_SINKS_REDIS_GROUP": group,
-                "JOBSTREAM_SINKS_COMMIT_INTERVAL_MS": "250",
-                **env,
-            },
+            "JOBSTREAM_SINKS_REDIS_GROUP",
+            REDIS_SINK_TOPICS,
+            JOBSTREAM_REDIS_URL=redis_url,
+            JOBSTREAM_SINKS_COMMIT_INTERVAL_MS="250",
+            **env,
         )
 
-    def notifications(self, smtp_port: int, webhook_url: str) -> Service:
-        """The fresh stage of the notification topology (the retry lane is not exercised here)."""
-        group = f"test-e2e-notifications-{uuid.uuid4().hex[:10]}"
-        commit_at_end(self._settings.kafka_bootstrap, group, [NOTIFICATION_TOPIC])
-        return self._service(
-            "notifications",
-            ["topologies.notifications", "--stage", "fresh"],
-            {
-                "JOBSTREAM_NOTIFICATIONS_GROUP": group,
-                "JOBSTREAM_SMTP_PORT": str(smtp_port),
-                "JOBSTREAM_SMS_WEBHOOK_URL": f"{webhook_url}/sms",
-                "JOBSTREAM_PUSH_WEBHOOK_URL": f"{webhook_url}/push",
-                "JOBSTREAM_NOTIFICATIONS_METRICS_PORT": str(free_port()),
-            },
+    def notifications(self, smtp_port: int, webhook_url: str, stage: str = "fresh") -> Service:
+        """One stage of the notification topology: `fresh` reads notification.requested, `retry` its retry lane."""
+        return self.stage(
+            f"notifications_{stage}",
+            ["topologies.notifications", "--stage", stage],
+            "JOBSTREAM_NOTIFICATIONS_GROUP",
+            [NOTIFICATION_TOPIC if stage == "fresh" else NOTIFICATION_RETRY_TOPIC],
+            group_suffix=".retry" if stage == "retry" else "",
+            JOBSTREAM_SMTP_PORT=str(smtp_port),
+            JOBSTREAM_SMS_WEBHOOK_URL=f"{webhook_url}/sms",
+            JOBSTREAM_PUSH_WEBHOOK_URL=f"{webhook_url}/push",
+            JOBSTREAM_NOTIFICATIONS_METRICS_PORT=str(free_port()),
         )
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
@@ -281,6 +282,43 @@ def test_kill_9_mid_stream_and_a_restart_still_decide_every_application_exactly_
     assert max(counts.values()) == 1, [app for app, n in counts.items() if n > 1][:5]
     assert Counter(Counter(p.record["params"]["application_id"] for p in pushes).values()) == {1: len(applications)}
     assert "Recovery successful" in process.log()
+
+
+def test_a_20s_pause_fences_the_producer_and_the_process_recovers_by_itself_deciding_each_application_once(
+    topology_launcher, event_producer, decided
+):
+    process = topology_launcher.create("acceptance", INPUTS).start()
+    job_id = ids("job")
+    mine = _for_jobs(process, job_id)
+    _send_job(event_producer, job_record(job_id))
+    _settle(event_producer)
+    applications = [application_record(job_id) for _ in range(300)]
+    _send_application(event_producer, applications[0])
+    event_producer.flush()
+    decided.read(mine, lambda kept: len(kept) >= 1, timeout_s=60)
+
+    stream = threading.Thread(target=_trickle, args=(event_producer, applications[1:], 0.02))
+    stream.start()
+    decided.read(mine, lambda kept: len(kept) >= 40, timeout_s=60)
+    assert process.process is not None
+    # A GC pause or a VM stall: longer than the session and transaction timeouts (10 s each by default).
+    process.process.send_signal(signal.SIGSTOP)
+    time.sleep(20)
+    process.process.send_signal(signal.SIGCONT)
+    resumed = time.monotonic()
+    stream.join()
+
+    decided.read(mine, lambda kept: len(kept) >= len(applications), timeout_s=60)
+    recovered_s = time.monotonic() - resumed
+    time.sleep(2)
+    outputs = decided.read(mine, lambda kept: False, timeout_s=1)
+    assert process.alive(), process.log()[-3000:]
+    counts = Counter(o.record["application_id"] for o in outputs)
+    assert set(counts) == {a["application_id"] for a in applications}
+    assert max(counts.values()) == 1, [app for app, n in counts.items() if n > 1][:5]
+    assert recovered_s < 45, f"deciding again took {recovered_s:.0f}s after the pause"
+    assert process.metric("jobstream_topology_recoveries_total") >= 1, process.log()[-3000:]
+    process.stop()
 
 
 def _trickle(producer, records, pause_s):

@@ -31,7 +31,7 @@ from topologies.analytics_facts import (
     VIEWED_TOPIC,
     FactMaker,
     add_fact,
-    check_event_time,
+    check_fact_input,
     company_window_stats,
     first_totals,
     job_window_stats,
@@ -72,7 +72,7 @@ def build_analytics(settings: Settings, metrics: StageMetrics, analytics: Analyt
     app = build_application(settings.kafka_bootstrap, topology, metrics)
 
     decided, viewed, lifecycle = (app.dataframe(input_topic(app, name)) for name in inputs)
-    decoder = EventDecoder({name: events[name] for name in inputs}, key_field="job_id", validate=check_event_time)
+    decoder = EventDecoder({name: events[name] for name in inputs}, key_field="job_id", validate=check_fact_input)
     decoded = decided.concat(viewed).concat(lifecycle).apply(decoder, metadata=True)
     dead_letters = dead_letter_topic(app, DEAD_LETTER_TOPIC)
     valid = route_poison(decoded, dead_letters, topology.consumer_group, metrics.poison)

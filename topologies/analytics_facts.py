@@ -40,10 +40,13 @@ def event_time(topic: str, record: Record) -> datetime:
     return record["submitted_at"] if topic == DECIDED_TOPIC else record["viewed_at"]
 
 
-def check_event_time(topic: str, record: Record) -> str | None:
-    """An `EventDecoder` check: an event time before 1970 or over an hour ahead would fail the whole transaction."""
+def check_fact_input(topic: str, record: Record) -> str | None:
+    """An `EventDecoder` check of what the windows could not hold: an event time before 1970 or over an hour ahead
+    would fail the whole transaction, and a rejection without its reason has no place among the reasons counted."""
     if topic == LIFECYCLE_TOPIC:
         return None
+    if topic == DECIDED_TOPIC and record["outcome"] == "rejected" and not record["reason"]:
+        return "a rejected decision without its reason"
     moment = event_time(topic, record)
     at = epoch_ms(moment)
     if not 0 <= at <= time.time() * 1000 + MAX_FUTURE_MS:

@@ -1,7 +1,8 @@
 """The notification topology: ``notification.requested`` -> email, SMS and push, each notification id once.
 
-``python -m topologies.notifications`` runs both stages below (``--stage fresh`` or ``--stage retry`` runs
-one); each stage is its own consumer group, so neither stalls the other nor the acceptance topology.
+``python -m topologies.notifications --stage fresh`` and ``--stage retry`` run the two stages below, each its own
+process in its own consumer group, so neither stalls the other nor the acceptance topology, and the supervisor
+restarts each by itself.
 
 Delivery semantics: at-least-once with dedup. After a provider accepts a notification its id is written to a
 Redis key with a TTL (``jobstream:notifications:delivered:<id>``); every request checks that key first, so a
@@ -37,9 +38,6 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -275,24 +273,10 @@ def run_notifications(settings: Settings, stage: Stage) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m topologies.notifications", description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=["fresh", "retry", "all"], default="all")
+    parser.add_argument("--stage", choices=["fresh", "retry"], required=True, help="each stage is its own process")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings.from_env()
-    if args.stage != "all":
-        run_notifications(settings, args.stage)
-        return
-    retry = subprocess.Popen([sys.executable, "-m", "topologies.notifications", "--stage", "retry"])
-    try:
-        run_notifications(settings, "fresh")
-    finally:
-        retry.send_signal(signal.SIGTERM)
-        try:
-            # Its sleep until a not-before time may last up to the backoff cap.
-            retry.wait(timeout=settings.notifications.backoff_cap_ms / 1000 + 30)
-        except subprocess.TimeoutExpired:
-            retry.kill()
-            retry.wait()
+    run_notifications(Settings.from_env(), args.stage)
 
 
 if __name__ == "__main__":

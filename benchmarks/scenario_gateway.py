@@ -38,10 +38,12 @@ class CeilingPlan:
 
 
 def gateway_env(port: int, **overrides: str) -> dict[str, str]:
-    """The gateway's environment for a benchmark: its port, no metrics listener (`make run`'s gateway may hold
-    9464, and no scenario scrapes it), plus any setting to change."""
+    """The gateway's environment for a benchmark: its port; wrk on 127.0.0.1 trusted as the proxy, so per-IP limits
+    and per-client admission see the clients its X-Forwarded-For names, as behind a load balancer; no metrics
+    listener (`make run`'s gateway may hold 9464, and no scenario scrapes it); plus any setting to change."""
     return {
         "JOBSTREAM_GATEWAY_PORT": str(port),
+        "JOBSTREAM_GATEWAY_TRUSTED_PROXIES": "127.0.0.1",
         "JOBSTREAM_GATEWAY_METRICS_PORT": "0",
         **{f"JOBSTREAM_GATEWAY_{k.upper()}": v for k, v in overrides.items()},
     }

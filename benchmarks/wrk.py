@@ -1,7 +1,7 @@
 """Load from wrk (Debian's package) in its own process, driven by a generated Lua script.
 
-The script spreads requests over many candidate tokens, job ids and client IPs (``X-Forwarded-For``: uvicorn
-trusts it from 127.0.0.1, so the per-IP rate limit sees many clients, as it would behind a load balancer).
+The script spreads requests over many candidate tokens, job ids and client IPs (``X-Forwarded-For``: the benchmark
+gateway trusts it from 127.0.0.1, so the per-IP rate limit sees many clients, as it would behind a load balancer).
 A request count cap is exact: once a thread has issued its share, its connections send an unfinished request that
 the server keeps waiting for, so nothing beyond the cap is ever processed or timed, and the thread stops when its
 last real answer arrives. `done` prints one JSON line with wrk's latency distribution and per-status counts.

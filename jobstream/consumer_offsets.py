@@ -2,16 +2,21 @@
 
 A fresh broker creates `__consumer_offsets` on the first group request and then loads its partitions; until a
 group's partition is loaded, its coordinator answers COORDINATOR_LOAD_IN_PROGRESS (or NOT_COORDINATOR while
-leadership moves). Those answers are transient, so commits here retry them until a deadline.
+leadership moves). Likewise a partition whose leader moves (a new topic, a broker gone) answers
+NOT_LEADER_FOR_PARTITION for a moment. Those answers are transient, so calls here retry them until a deadline.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from jobstream.errors import JobstreamError
+
+T = TypeVar("T")
 
 _TIMEOUT_S = 10.0
 _COORDINATOR_WAIT_S = 60.0
@@ -23,40 +28,51 @@ _TRANSIENT = frozenset(
         KafkaError._WAIT_COORD,
         KafkaError.REQUEST_TIMED_OUT,
         KafkaError._TIMED_OUT,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
     }
 )
 _PROBE_GROUP = "jobstream.coordinator-probe"
 
 
 class CoordinatorUnavailableError(JobstreamError):
-    """The group coordinator kept answering with a transient error past the deadline."""
+    """A group coordinator or a partition leader kept answering with a transient error past the deadline."""
 
 
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    """The high watermark of every partition of `topic`."""
+def end_offsets(bootstrap: str, topic: str, timeout_s: float = _COORDINATOR_WAIT_S) -> dict[int, int]:
+    """The high watermark of every partition of `topic`, retried while a partition's leader moves."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": _PROBE_GROUP, "log_level": 0})
     try:
         partitions = consumer.list_topics(topic, timeout=_TIMEOUT_S).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S)[1] for p in partitions}
+        return {
+            p: _retrying(
+                lambda p=p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S)[1],
+                f"watermarks of {topic}[{p}]",
+                timeout_s,
+            )
+            for p in partitions
+        }
     finally:
         consumer.close()
 
 
 def commit_offsets(consumer: Consumer, offsets: list[TopicPartition], timeout_s: float = _COORDINATOR_WAIT_S) -> None:
     """Commit `offsets` synchronously, retrying while the group coordinator is loading or moving."""
+    _retrying(lambda: consumer.commit(offsets=offsets, asynchronous=False), "offset commit", timeout_s)
+
+
+def _retrying(call: Callable[[], T], what: str, timeout_s: float) -> T:
     deadline = time.monotonic() + timeout_s
     delay_s = 0.1
     while True:
         try:
-            consumer.commit(offsets=offsets, asynchronous=False)
-            return
+            return call()
         except KafkaException as exc:
             error = exc.args[0]
             if error.code() not in _TRANSIENT:
                 raise
             if time.monotonic() + delay_s > deadline:
-                message = f"offset commit still failing after {timeout_s:.0f} s: {error}"
-                raise CoordinatorUnavailableError(message) from exc
+                raise CoordinatorUnavailableError(f"{what} still failing after {timeout_s:.0f} s: {error}") from exc
         time.sleep(delay_s)
         delay_s = min(delay_s * 2, 2.0)
 

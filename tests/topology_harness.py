@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobstream.consumer_offsets import commit_at_end
+from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.settings import PROJECT_ROOT
 from schemas.avro import EventSchema, Record, load_event_schemas
 from stack.processes import free_port
@@ -193,12 +193,7 @@ class TopicReader:
                 "log_level": 0,
             }
         )
-        partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        start = []
-        for partition in partitions:
-            _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            start.append(TopicPartition(topic, partition, high))
-        self._consumer.assign(start)
+        self._consumer.assign([TopicPartition(topic, p, high) for p, high in end_offsets(bootstrap, topic).items()])
         self.kept: list[Output] = []
 
     def read(

@@ -106,6 +106,8 @@ def fuzz(platform: Platform, headers: list[str], seed_value: int, report: Path) 
         "--seed",
         str(seed_value),
         "--no-shrink",
+        "--generation-database",
+        "none",
         # Keep the caller's token: generated Authorization values would only ever get 401.
         "--generation-with-security-parameters",
         "false",

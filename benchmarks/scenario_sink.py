@@ -20,6 +20,7 @@ from benchmarks.fixtures import scratch_database
 from benchmarks.report import Table, ratio
 from jobstream.settings import Settings
 from sinks.applications import DecisionsMapping
+from sinks.isolation import Refused
 from sinks.mysql_pool import MySQLPool
 from sinks.mysql_sink import MySQLUpsertSink, RetryPolicy
 from state.migrate import connect
@@ -93,8 +94,8 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
     return table
 
 
-def _refuse(partition: int, item: SinkItem, error: BaseException) -> None:
-    raise RuntimeError(f"the sink refused a generated event at offset {item.offset}: {error}")
+def _refuse(partition: int, refused: Refused) -> None:
+    raise RuntimeError(f"the sink refused generated events: {[(item.offset, error) for item, error in refused]}")
 
 
 def _rows_per_second(

@@ -176,10 +176,10 @@ class DeadLetterUnavailable(JobstreamError):
 
 
 class DeadLetterProducer:
-    """Dead letters sent from outside a dataframe (a sink's batch write), each acknowledged before `send` returns.
+    """Dead letters sent from outside a dataframe (a sink's batch write), acknowledged before `flush` returns.
 
-    A sink commits its offsets only after its batch write returns, so a dead letter acknowledged inside the write
-    is never lost: at worst, after a crash, the batch is written again and the letter sent twice.
+    A sink commits its offsets only after its batch write returns, so letters flushed inside the write are never
+    lost: at worst, after a crash, the batch is written again and its letters sent twice.
     """
 
     def __init__(self, bootstrap: str, *, timeout_s: float = 10.0) -> None:
@@ -193,13 +193,14 @@ class DeadLetterProducer:
             }
         )
         self._timeout_s = timeout_s
+        self._failures: list[str] = []
 
     def send(self, poison: Poison, key: bytes | None, stage: str, original: Headers | None) -> None:
-        """Produce `poison` to ``dead_letter`` and wait for the acknowledgement; DeadLetterUnavailable if none."""
-        outcome: list[KafkaError | None] = []
+        """Queue `poison` for ``dead_letter``; `flush` waits for it."""
 
         def delivered(error: KafkaError | None, message: Message) -> None:
-            outcome.append(error)
+            if error is not None:
+                self._failures.append(f"{poison.topic}[{poison.partition}]@{poison.offset}: {error}")
 
         self._producer.produce(
             DEAD_LETTER_TOPIC,
@@ -208,7 +209,12 @@ class DeadLetterProducer:
             headers=dead_letter_headers(poison, stage, original),
             on_delivery=delivered,
         )
-        self._producer.flush(self._timeout_s)
-        if outcome != [None]:
-            reason = outcome[0] if outcome else f"no acknowledgement within {self._timeout_s:.0f} s"
-            raise DeadLetterUnavailable(f"dead letter for {poison.topic}[{poison.partition}]@{poison.offset}: {reason}")
+        self._producer.poll(0)
+
+    def flush(self) -> None:
+        """Wait for every letter sent; DeadLetterUnavailable if one was refused or is still unacknowledged."""
+        left = self._producer.flush(self._timeout_s)
+        failures, self._failures = self._failures, []
+        if left or failures:
+            unacknowledged = [f"{left} not acknowledged within {self._timeout_s:.0f} s"] if left else []
+            raise DeadLetterUnavailable("; ".join([*failures[:3], *unacknowledged]))

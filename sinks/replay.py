@@ -30,6 +30,7 @@ from schemas.errors import SchemaError
 from schemas.topics import topic_catalog
 from sinks.app import mysql_pool
 from sinks.checksum import model_checksum
+from sinks.isolation import Refused
 from sinks.models import ReadModel, read_models
 from sinks.mysql_pool import MySQLPool
 from sinks.mysql_sink import MySQLUpsertSink, RetryPolicy
@@ -64,8 +65,8 @@ class Skipped:
     def __init__(self) -> None:
         self.count = 0
 
-    def __call__(self, partition: int, item: SinkItem, error: BaseException) -> None:
-        self.count += 1
+    def __call__(self, partition: int, refused: Refused) -> None:
+        self.count += len(refused)
 
 
 def replay(
@@ -74,6 +75,7 @@ def replay(
     *,
     database: str | None = None,
     since: datetime | None = None,
+    start: Offsets | None = None,
     until: Offsets | None = None,
     dry_run: bool = False,
     catch_up: bool = True,
@@ -82,6 +84,9 @@ def replay(
     sources: dict[str, str] | None = None,
 ) -> ReplayResult:
     """Rebuild `models` up to `until` (default: the high watermarks now). A dry run builds and drops the shadows.
+
+    From the earliest offsets by default; from `since` (a time) or `start` (offsets, as a consumer group committed
+    them) on top of a copy of the live tables.
 
     `sources` reads a catalog topic from another topic holding the same events (a benchmark's scratch copy):
     ``{"application.decided": "bench-..."}``; `until` then names the topics read.
@@ -105,8 +110,8 @@ def replay(
     try:
         topics = list(read.values())
         ends = until if until is not None else high_watermarks(consumer, topics)
-        starts = _start_offsets(consumer, ends, since)
-        _create_shadows(pool, tables, copy=since is not None)
+        starts = {**_start_offsets(consumer, ends, since), **(start or {})}
+        _create_shadows(pool, tables, copy=since is not None or start is not None)
         try:
             shadow_sinks = _sinks(pool, settings, models, SHADOW, read, skipped)
             events = _apply(consumer, decoders, shadow_sinks, skipped, starts, ends, batch_size, progress)

@@ -154,8 +154,8 @@ def query(db: pymysql.Connection, sql: str, args: object = None) -> tuple:
         return cursor.fetchall()
 
 
-def no_rejections(partition: int, item: SinkItem, error: BaseException) -> None:
-    raise AssertionError(f"the sink refused a valid event at offset {item.offset}: {error}")
+def no_rejections(partition: int, refused: list) -> None:
+    raise AssertionError(f"the sink refused valid events: {[(item.offset, error) for item, error in refused]}")
 
 
 def write(pool: MySQLPool, mapping: Mapping, batch: list[SinkItem], retry: RetryPolicy = FAST) -> None:

@@ -17,9 +17,10 @@ from quixstreams.sinks import SinkBackpressureError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from jobstream.consumer_offsets import commit_at_end
 from jobstream.settings import PROJECT_ROOT
 from sinks.mysql_sink import RetryPolicy
-from sinks.redis_plans import decision_plan, job_plan, stage_plan
+from sinks.redis_plans import decision_plan, job_plan, plans, stage_plan
 from sinks.redis_sink import RedisReadModelSink
 from state import redis_keys
 from tests.test_mysql_sink import T0, decided_event, items, job_event, new_id, stage_event
@@ -44,8 +45,8 @@ def cleanup(redis_client: redis.Redis) -> Iterator[list[str]]:
         redis_client.delete(*keys)
 
 
-def no_rejections(partition: int, item, error: BaseException) -> None:
-    raise AssertionError(f"the sink refused a valid event at offset {item.offset}: {error}")
+def no_rejections(partition: int, refused: list) -> None:
+    raise AssertionError(f"the sink refused valid events: {[(item.offset, error) for item, error in refused]}")
 
 
 def sink(client: redis.Redis, group: str, topic: str, plan) -> RedisReadModelSink:
@@ -155,6 +156,8 @@ def test_an_unreachable_redis_raises_backpressure_with_retry_after(group):
 def test_the_redis_sink_process_applies_what_is_produced_to_the_topics(settings, tmp_path):
     """`python -m sinks redis` against Redis db 13, this test's own: it holds only what the process wrote."""
     job_id = new_id()
+    group = f"test-sinks-redis-{uuid.uuid4().hex[:8]}"
+    commit_at_end(settings.kafka_bootstrap, group, sorted(plans()))  # only what this test produces
     produce(
         settings,
         "application.decided",
@@ -166,7 +169,7 @@ def test_the_redis_sink_process_applies_what_is_produced_to_the_topics(settings,
     env = {
         **os.environ,
         "JOBSTREAM_REDIS_URL": url,
-        "JOBSTREAM_SINKS_REDIS_GROUP": f"test-sinks-redis-{uuid.uuid4().hex[:8]}",
+        "JOBSTREAM_SINKS_REDIS_GROUP": group,
         "JOBSTREAM_SINKS_COMMIT_INTERVAL_MS": "200",
         "JOBSTREAM_LOCAL_DIR": str(tmp_path),
     }

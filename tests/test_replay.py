@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.settings import PROJECT_ROOT, Settings
 from schemas.avro import load_event_schemas
 from sinks.checksum import model_checksum, table_checksum
@@ -25,6 +26,7 @@ from sinks.lag import group_lag
 from sinks.models import read_models
 from sinks.replay import high_watermarks, replay
 from state.migrate import connect
+from tests.e2e_harness import MYSQL_SINK_TOPICS
 from tests.kafka_helpers import idempotent_producer
 from tests.test_mysql_sink import (
     ALL_TABLES,
@@ -78,8 +80,12 @@ def table_checksums(settings: Settings, database: str) -> dict[str, str]:
         return {table: table_checksum(connection, table) for table in ALL_TABLES}
 
 
+# 14 job lifecycle events, 60 decisions, 40 stage changes, 10 notification outcomes, 5 + 3 analytics windows.
+PRODUCED_EVENTS = 132
+
+
 def produce_every_model(settings: Settings) -> dict[str, list[str]]:
-    """About 150 events over the six topics; returns the ids written, per table."""
+    """PRODUCED_EVENTS events over the six topics; returns the ids written, per table."""
     jobs = [(new_id(), new_id()) for _ in range(10)]
     lifecycle = [job_event(job, company) for job, company in jobs]
     lifecycle += [job_event(job, company, "closed", 5, tags=["closed"]) for job, company in jobs[:4]]
@@ -115,6 +121,13 @@ def wait_for(condition, timeout_s: float, what: str) -> None:
 
 def test_a_replay_into_wiped_tables_equals_what_the_live_sink_built(settings, scratch_database, tmp_path):
     group = f"test-sinks-mysql-{uuid.uuid4().hex[:8]}"
+    # The live sink and the replay both take the events from here on, not the shared topics' whole history.
+    start = {
+        (topic, p): end
+        for topic in MYSQL_SINK_TOPICS
+        for p, end in end_offsets(settings.kafka_bootstrap, topic).items()
+    }
+    commit_at_end(settings.kafka_bootstrap, group, MYSQL_SINK_TOPICS)
     ours = produce_every_model(settings)
     env = {
         **os.environ,
@@ -179,10 +192,16 @@ def test_a_replay_into_wiped_tables_equals_what_the_live_sink_built(settings, sc
     assert checksum(settings, scratch_database) != built
     local = scratch_settings(settings, scratch_database, group)
     result = replay(
-        local, list(read_models().values()), database=scratch_database, until=committed, catch_up=False, progress=False
+        local,
+        list(read_models().values()),
+        database=scratch_database,
+        start=start,
+        until=committed,
+        catch_up=False,
+        progress=False,
     )
 
-    assert result.events >= 150
+    assert result.events == PRODUCED_EVENTS  # exactly this test's: the replay started where the live sink did
     assert table_checksums(settings, scratch_database) == built_tables
     assert result.checksum == built
     assert checksum(settings, scratch_database) == built

@@ -118,9 +118,9 @@ def create_jobs(settings: Settings, job_ids: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def scratch_database(settings: Settings, migrated: bool = False) -> Iterator[str]:
-    """A database ``jobstream_bench_<hex>`` (with every migration if `migrated`), dropped afterwards."""
-    name = f"jobstream_bench_{uuid.uuid4().hex[:10]}"
+def scratch_database(settings: Settings, migrated: bool = False, prefix: str = "jobstream_bench") -> Iterator[str]:
+    """A database ``<prefix>_<hex>`` (with every migration if `migrated`), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with connect(settings.mysql) as admin, admin.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE {name}")
     try:

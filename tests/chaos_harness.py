@@ -21,7 +21,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ from jobstream.consumer_offsets import commit_at_end
 from jobstream.settings import PROJECT_ROOT, Settings
 from stack.processes import free_port
 from stack.supervisor import read_state
-from state.migrate import apply_migrations, connect, load_migrations
 from tests.e2e_harness import APPLICATION_BODY, MYSQL_SINK_TOPICS, REDIS_SINK_TOPICS, count_ids, mysql_url, wait_for
 from tests.topology_harness import EVENTS, TopicReader
 
@@ -55,20 +53,6 @@ PORTS = (
     "JOBSTREAM_SUPERVISOR_METRICS_PORT",
     "JOBSTREAM_SMTP_PORT",
 )
-
-
-@contextlib.contextmanager
-def scratch_database(settings: Settings) -> Iterator[str]:
-    name = f"jobstream_chaos{uuid.uuid4().hex[:10]}"
-    with connect(settings.mysql) as admin, admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    try:
-        with connect(settings.mysql, name) as connection:
-            apply_migrations(connection, load_migrations())
-        yield name
-    finally:
-        with connect(settings.mysql) as admin, admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
 class Platform:

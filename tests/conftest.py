@@ -277,3 +277,27 @@ def scratch_database(settings: Settings, mysql: pymysql.Connection) -> Iterator[
     finally:
         with mysql.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture
+def services(settings: Settings, tmp_path):
+    """Starts the platform's processes for one test; stops every one afterwards, and prints their logs
+    (pytest shows them when the test failed)."""
+    from tests.e2e_harness import Services
+
+    started = Services(settings, tmp_path / "services")
+    try:
+        yield started
+    finally:
+        print(started.logs())
+        started.close()
+
+
+@pytest.fixture
+def decided(settings: Settings):
+    """application.decided, read from its current end."""
+    from tests.topology_harness import EVENTS, TopicReader
+
+    reader = TopicReader(settings.kafka_bootstrap, "application.decided", EVENTS["application_decided"])
+    yield reader
+    reader.close()

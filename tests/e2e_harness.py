@@ -170,6 +170,17 @@ class Services:
         self.started.append(service)
         return service
 
+    def topology(self, name: str, inputs: list[str]) -> Service:
+        """`python -m topologies.<name>` in a new group at the end of `inputs`, committing every 250 ms."""
+        prefix = f"JOBSTREAM_{name.upper()}_"
+        return self.stage(
+            name,
+            [f"topologies.{name}"],
+            f"{prefix}GROUP",
+            inputs,
+            **{f"{prefix}METRICS_PORT": "0", f"{prefix}COMMIT_INTERVAL_MS": "250"},
+        )
+
     def mysql_sink(self, url: str, group: str | None = None, **env: str) -> Service:
         """`python -m sinks mysql` into `url`; a new group starts at the end of its topics."""
         env = {"JOBSTREAM_MYSQL_URL": url, "JOBSTREAM_SINKS_COMMIT_INTERVAL_MS": "250", **env}

@@ -103,13 +103,6 @@ def test_topology_settings_refuse_a_transaction_timeout_within_one_commit_interv
 
 
 @pytest.fixture
-def decided(settings):
-    reader = TopicReader(settings.kafka_bootstrap, "application.decided", EVENTS["application_decided"])
-    yield reader
-    reader.close()
-
-
-@pytest.fixture
 def notifications(settings):
     reader = TopicReader(settings.kafka_bootstrap, "notification.requested", EVENTS["notification_requested"])
     yield reader

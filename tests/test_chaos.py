@@ -22,13 +22,14 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from benchmarks.fixtures import scratch_database
 from jobstream.settings import PROJECT_ROOT, Settings
 from jobstream.topic_admin import reconcile_topics
 from schemas.topics import topic_catalog
 from stack.__main__ import local_kafka
 from stack.kafka import KafkaCluster
 from stack.processes import read_pid
-from tests.chaos_harness import Decisions, Load, Platform, converged, scratch_database, seed
+from tests.chaos_harness import Decisions, Load, Platform, converged, seed
 from tests.e2e_harness import wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
@@ -78,7 +79,7 @@ def report(settings: Settings) -> Report:
 
 @contextlib.contextmanager
 def running_platform(settings: Settings, workdir: Path, redis_db: int, bootstrap: str) -> Iterator[Platform]:
-    with scratch_database(settings) as database:
+    with scratch_database(settings, migrated=True, prefix="jobstream_chaos") as database:
         platform = Platform(settings, workdir, database, redis_db, bootstrap)
         try:
             yield platform.start()

@@ -26,7 +26,6 @@ from state.migrate import connect
 from tests.e2e_harness import (
     APPLICATION_BODY,
     MYSQL_SINK_TOPICS,
-    Services,
     Webhook,
     count_ids,
     dirty_count,
@@ -50,18 +49,6 @@ JOB_TITLE = "Streaming platform engineer"
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-@pytest.fixture
-def services(settings: Settings, tmp_path):
-    """Starts the platform's processes for one test; stops every one afterwards, and prints their logs
-    (pytest shows them when the test failed)."""
-    started = Services(settings, tmp_path / "services")
-    try:
-        yield started
-    finally:
-        print(started.logs())
-        started.close()
 
 
 @pytest.fixture

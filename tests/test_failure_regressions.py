@@ -13,7 +13,6 @@ import pytest
 from stack.smtp import SmtpCapture, wait_for_mail
 from tests.e2e_harness import (
     APPLICATION_BODY,
-    Services,
     Webhook,
     eventually,
     gateway_client,
@@ -29,25 +28,8 @@ INJECTED_TITLE = "Dev\r\nBcc: x@evil.io"
 
 
 @pytest.fixture
-def services(settings, tmp_path):
-    started = Services(settings, tmp_path / "services")
-    try:
-        yield started
-    finally:
-        print(started.logs())
-        started.close()
-
-
-@pytest.fixture
 def acceptance(services):
-    return services.stage(
-        "acceptance",
-        ["topologies.acceptance"],
-        "JOBSTREAM_ACCEPTANCE_GROUP",
-        ACCEPTANCE_INPUTS,
-        JOBSTREAM_ACCEPTANCE_METRICS_PORT="0",
-        JOBSTREAM_ACCEPTANCE_COMMIT_INTERVAL_MS="250",
-    ).start()
+    return services.topology("acceptance", ACCEPTANCE_INPUTS).start()
 
 
 def test_a_job_title_with_a_header_injection_in_the_log_sends_a_one_line_subject_and_the_stage_goes_on(

@@ -20,10 +20,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from benchmarks.fixtures import scratch_database
 from gateway.principal import Role
 from gateway.tokens import token_service
 from jobstream.settings import PROJECT_ROOT, Settings
-from tests.chaos_harness import Platform, scratch_database, seed
+from tests.chaos_harness import Platform, seed
 from tests.e2e_harness import APPLICATION_BODY, rows, wait_for
 
 pytestmark = pytest.mark.timeout(900)
@@ -48,7 +49,7 @@ UNLIMITED = {
 
 @pytest.fixture(scope="module")
 def platform(settings: Settings, tmp_path_factory: pytest.TempPathFactory):
-    with scratch_database(settings) as database:
+    with scratch_database(settings, migrated=True, prefix="jobstream_chaos") as database:
         running = Platform(settings, tmp_path_factory.mktemp("fuzz"), database, REDIS_DB, settings.kafka_bootstrap)
         running.env.update(UNLIMITED)
         try:

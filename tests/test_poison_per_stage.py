@@ -25,7 +25,7 @@ from schemas.topics import topic_catalog
 from stack.smtp import SmtpCapture
 from state import redis_keys
 from tests.adversarial import UNDECODABLE, hostile_records
-from tests.e2e_harness import MYSQL_SINK_TOPICS, REDIS_SINK_TOPICS, Service, Services, Webhook, rows, wait_for
+from tests.e2e_harness import MYSQL_SINK_TOPICS, REDIS_SINK_TOPICS, Service, Webhook, rows, wait_for
 from tests.topology_harness import EVENTS, EventProducer, Output, TopicReader, application_record, ids, job_record
 
 CATALOG = {spec.name: spec for spec in topic_catalog(replication_factor=1)}
@@ -33,8 +33,8 @@ ACCEPTANCE_INPUTS = ["job.lifecycle", "application.created"]
 ANALYTICS_INPUTS = ["application.decided", "job.viewed", "job.lifecycle"]
 SINK_REDIS_DB = 11
 UNREADABLE_KINDS = (b"undecodable", b"unknown_schema")
-EXAMPLES = 6
-EVENTS_PER_TOPIC = 20
+EXAMPLES = 4
+EVENTS_PER_TOPIC = 15
 HYPOTHESIS = hypothesis_settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -68,16 +68,6 @@ def notification_record(recipient_id: str) -> dict[str, Any]:
         "params": {"name": "Ada"},
         "requested_at": datetime.now(UTC),
     }
-
-
-@pytest.fixture
-def services(settings, tmp_path):
-    started = Services(settings, tmp_path / "services")
-    try:
-        yield started
-    finally:
-        print(started.logs())
-        started.close()
 
 
 @pytest.fixture(scope="module")
@@ -163,13 +153,6 @@ def assert_undecodable_dead_lettered(
 
 
 @pytest.fixture
-def decided(settings):
-    reader = TopicReader(settings.kafka_bootstrap, "application.decided", EVENTS["application_decided"])
-    yield reader
-    reader.close()
-
-
-@pytest.fixture
 def outcomes(settings):
     reader = TopicReader(settings.kafka_bootstrap, "notification.outcome", EVENTS["notification_outcome"])
     yield reader
@@ -178,26 +161,12 @@ def outcomes(settings):
 
 @pytest.fixture
 def acceptance(services):
-    return services.stage(
-        "acceptance",
-        ["topologies.acceptance"],
-        "JOBSTREAM_ACCEPTANCE_GROUP",
-        ACCEPTANCE_INPUTS,
-        JOBSTREAM_ACCEPTANCE_METRICS_PORT="0",
-        JOBSTREAM_ACCEPTANCE_COMMIT_INTERVAL_MS="250",
-    ).start()
+    return services.topology("acceptance", ACCEPTANCE_INPUTS).start()
 
 
 @pytest.fixture
 def analytics(services):
-    return services.stage(
-        "analytics",
-        ["topologies.analytics"],
-        "JOBSTREAM_ANALYTICS_GROUP",
-        ANALYTICS_INPUTS,
-        JOBSTREAM_ANALYTICS_METRICS_PORT="0",
-        JOBSTREAM_ANALYTICS_COMMIT_INTERVAL_MS="250",
-    ).start()
+    return services.topology("analytics", ANALYTICS_INPUTS).start()
 
 
 @pytest.fixture

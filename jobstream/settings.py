@@ -414,8 +414,8 @@ def _sink_settings(reader: _Reader) -> SinkSettings:
         backoff_cap_ms=reader.integer("JOBSTREAM_SINKS_BACKOFF_CAP_MS", 2_000, minimum=1),
         backpressure_s=reader.integer("JOBSTREAM_SINKS_BACKPRESSURE_S", 10, minimum=1),
         session_timeout_ms=reader.integer("JOBSTREAM_SINKS_SESSION_TIMEOUT_MS", 10_000, minimum=1_000),
-        mysql_metrics_port=reader.integer("JOBSTREAM_SINKS_MYSQL_METRICS_PORT", 9468, minimum=0, maximum=65535),
-        redis_metrics_port=reader.integer("JOBSTREAM_SINKS_REDIS_METRICS_PORT", 9469, minimum=0, maximum=65535),
+        mysql_metrics_port=reader.integer("JOBSTREAM_SINKS_MYSQL_METRICS_PORT", 9471, minimum=0, maximum=65535),
+        redis_metrics_port=reader.integer("JOBSTREAM_SINKS_REDIS_METRICS_PORT", 9472, minimum=0, maximum=65535),
     )
     if settings.backoff_cap_ms < settings.backoff_base_ms:
         raise SettingsError(

@@ -6,6 +6,9 @@ the same checkpoint (under exactly-once, the same transaction) as the stage's ot
 is processed as usual. A deserializer that raised instead would stop the consumer or, if told to ignore errors,
 drop the message silently. A processing step wrapped in ``guarded`` turns a data error it raises on one message
 (`jobstream.failures.FailureKind.DATA`) into the same kind of poison value; transient and fatal errors propagate.
+A data error raised anywhere else in the dataframe (an output a serializer refuses, a window that cannot hold a
+value) reaches `DeadLetterOnError`, every stage's ``on_processing_error``: the message that was being processed is
+dead-lettered by a side producer (acknowledged before processing goes on) and the stage moves on.
 
 Headers on the copy, the original headers kept after them: ``jobstream-dead-letter-kind`` (undecodable,
 unknown_schema, key_mismatch, invalid, unprocessable), ``jobstream-dead-letter-reason`` (the error),
@@ -15,6 +18,7 @@ unknown_schema, key_mismatch, invalid, unprocessable), ``jobstream-dead-letter-r
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,9 +28,9 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 from quixstreams.context import message_context
 from quixstreams.dataframe import StreamingDataFrame
-from quixstreams.models import Topic
+from quixstreams.models import Row, Topic
 
-from jobstream.errors import JobstreamError
+from jobstream.errors import DependencyUnavailable
 from jobstream.failures import FailureKind, classify, describe
 from schemas.avro import EventSchema, Record
 from schemas.errors import SchemaError, UnknownWriterSchemaError
@@ -171,7 +175,7 @@ def route_poison(
     return sdf.filter(lambda value: not isinstance(value, Poison))
 
 
-class DeadLetterUnavailable(JobstreamError):
+class DeadLetterUnavailable(DependencyUnavailable):
     """Kafka did not acknowledge a dead letter in time; the caller must not move past the message."""
 
 
@@ -218,3 +222,25 @@ class DeadLetterProducer:
         if left or failures:
             unacknowledged = [f"{left} not acknowledged within {self._timeout_s:.0f} s"] if left else []
             raise DeadLetterUnavailable("; ".join([*failures[:3], *unacknowledged]))
+
+
+class DeadLetterOnError:
+    """A Quix ``on_processing_error``: data errors dead-letter their message and are suppressed; others propagate."""
+
+    def __init__(self, producer: DeadLetterProducer, stage: str, on_poison: Callable[[Poison], None]) -> None:
+        self._producer = producer
+        self._stage = stage
+        self._on_poison = on_poison
+
+    def __call__(self, error: Exception, row: Row | None, logger: logging.Logger) -> bool:
+        if row is None or classify(error) is not FailureKind.DATA:
+            return False
+        raw = row.value if isinstance(row.value, bytes) else None
+        poison = Poison(
+            raw, PoisonKind.UNPROCESSABLE, describe(error, _MAX_REASON_CHARS), row.topic, row.partition, row.offset
+        )
+        self._on_poison(poison)
+        key = row.key if isinstance(row.key, bytes) else None
+        self._producer.send(poison, key, self._stage, list(row.headers or []))
+        self._producer.flush()  # DeadLetterUnavailable (transient) stops the stage rather than lose the letter
+        return True

@@ -9,3 +9,7 @@ class SettingsError(JobstreamError):
         super().__init__(f"{variable}: {problem}")
         self.variable = variable
         self.problem = problem
+
+
+class DependencyUnavailable(JobstreamError):
+    """A dependency (Kafka, a store, a provider) cannot serve now; retrying later may succeed."""

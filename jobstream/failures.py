@@ -21,6 +21,7 @@ from confluent_kafka.serialization import SerializationError
 from quixstreams.exceptions import QuixException
 from quixstreams.kafka.exceptions import BaseKafkaException, KafkaBrokerUnavailableError
 
+from jobstream.errors import DependencyUnavailable
 from schemas.errors import SchemaError
 
 
@@ -57,6 +58,7 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     smtplib.SMTPServerDisconnected,
     httpx.TransportError,
     OSError,  # sockets: refused, reset, timed out; TimeoutError and ConnectionError are OSErrors
+    DependencyUnavailable,
 )
 _DATA_TYPES: tuple[type[BaseException], ...] = (
     SchemaError,

@@ -6,7 +6,7 @@ import redis
 from quixstreams import Application
 from quixstreams.dataframe import StreamingDataFrame
 
-from jobstream.dead_letter import DEAD_LETTER_TOPIC, DeadLetterProducer, EventDecoder, route_poison
+from jobstream.dead_letter import DEAD_LETTER_TOPIC, DeadLetterOnError, DeadLetterProducer, EventDecoder, route_poison
 from jobstream.settings import Settings, SinkSettings
 from jobstream.stage_metrics import STATISTICS_INTERVAL_MS, StageMetrics
 from schemas.avro import EventSchema, load_event_schemas
@@ -80,6 +80,7 @@ def _application(settings: Settings, group: str, metrics: StageMetrics) -> Appli
             "stats_cb": metrics.statistics,
         },
         on_message_processed=metrics.message_processed,
+        on_processing_error=DeadLetterOnError(DeadLetterProducer(settings.kafka_bootstrap), group, metrics.poison),
     )
 
 

@@ -200,3 +200,19 @@ def test_window_counts_equal_the_ground_truth_including_late_events(
         process.metric("jobstream_analytics_late_events_dropped_total", window="company_hour") >= company_truth.dropped
     )
     process.stop()
+
+
+def test_an_empty_company_id_is_no_company_and_keeps_its_facts_out_of_company_windows():
+    from jobstream.dead_letter import Decoded
+    from tests.test_acceptance import DictState
+    from topologies.analytics_facts import FactMaker
+
+    unattributed: list[int] = []
+    facts = FactMaker(lambda: unattributed.append(1))
+    state = DictState()
+    job_id = ids("job")
+    assert facts(Decoded("job.lifecycle", job_record(job_id, company_id="")), state) == []
+    viewed = {"event_id": ids("evt"), "job_id": job_id, "viewer_id": None, "viewed_at": datetime.now(UTC)}
+    [fact] = facts(Decoded("job.viewed", viewed), state)
+    assert fact["company_id"] is None
+    assert unattributed == [1]

@@ -6,21 +6,19 @@ import os
 import time
 
 import pytest
+from confluent_kafka.admin import NewTopic
+from quixstreams import Application
+from quixstreams.models import Serializer
 
+from jobstream.dead_letter import DeadLetterOnError, DeadLetterProducer, Poison
 from schemas.avro import MAGIC
+from tests.kafka_helpers import idempotent_producer
 from tests.topology_harness import EVENTS, TopicReader, application_record, ids, job_record
 
 
 @pytest.fixture
 def dead_letters(settings):
     reader = TopicReader(settings.kafka_bootstrap, "dead_letter", None)
-    yield reader
-    reader.close()
-
-
-@pytest.fixture
-def decided(settings):
-    reader = TopicReader(settings.kafka_bootstrap, "application.decided", EVENTS["application_decided"])
     yield reader
     reader.close()
 
@@ -73,3 +71,53 @@ def test_poison_goes_to_dead_letter_with_its_reason_and_the_next_message_is_proc
         (after["application_id"], "accepted")
     ]
     assert acceptance_topology.metric("jobstream_topology_dead_letters_total", kind="unknown_schema") >= 1
+
+
+def test_a_data_error_anywhere_in_a_dataframe_dead_letters_its_message_and_the_next_one_is_processed(
+    settings, kafka_admin, dead_letters, tmp_path
+):
+    """An output its serializer refuses fails outside any guarded step: DeadLetterOnError still sets it aside."""
+    source, output, group = ids("test-dl-source"), ids("test-dl-output"), ids("test-dl-group")
+    for future in kafka_admin.create_topics([NewTopic(source, 1, 1), NewTopic(output, 1, 1)]).values():
+        future.result()
+    try:
+        producer = idempotent_producer(settings.kafka_bootstrap)
+        for value in (b"first", b"refused", b"second"):
+            producer.produce(source, key=b"k", value=value)
+        assert producer.flush(30) == 0
+
+        class Refusing(Serializer):
+            def __call__(self, value: str, ctx: object) -> bytes:
+                if value == "refused":
+                    raise ValueError("this serializer refuses 'refused'")
+                return value.encode()
+
+        seen: list[Poison] = []
+        app = Application(
+            broker_address=settings.kafka_bootstrap,
+            consumer_group=group,
+            auto_offset_reset="earliest",
+            state_dir=tmp_path / "state",
+            on_processing_error=DeadLetterOnError(DeadLetterProducer(settings.kafka_bootstrap), group, seen.append),
+        )
+        frame = app.dataframe(app.topic(source, key_deserializer="bytes", value_deserializer="bytes"))
+        frame.apply(lambda value: value.decode()).to_topic(app.topic(output, value_serializer=Refusing()))
+        app.run(count=2, timeout=30)  # the refused value yields no output
+
+        written = TopicReader(settings.kafka_bootstrap, output, None, from_beginning=True)
+        try:
+            values = [o.record["raw"] for o in written.read(lambda o: True, lambda kept: len(kept) >= 2, 30)]
+        finally:
+            written.close()
+        assert values == [b"first", b"second"]
+        [letter] = dead_letters.read(
+            lambda o: o.headers.get("jobstream-topology") == group.encode(), lambda kept: len(kept) >= 1, 30
+        )
+        assert letter.record["raw"] == b"refused"
+        assert letter.headers["jobstream-dead-letter-kind"] == b"unprocessable"
+        assert letter.headers["jobstream-source-topic"] == source.encode()
+        assert b"refuses 'refused'" in letter.headers["jobstream-dead-letter-reason"]
+        assert [p.offset for p in seen] == [1]
+    finally:
+        for future in kafka_admin.delete_topics([source, output]).values():
+            future.result()

@@ -180,9 +180,10 @@ class Output:
 
 
 class TopicReader:
-    """Reads a topic read_committed from its current end: only what is written after the reader was created."""
+    """Reads a topic read_committed from its current end (only what is written after the reader was created), or
+    from its beginning."""
 
-    def __init__(self, bootstrap: str, topic: str, event: EventSchema | None) -> None:
+    def __init__(self, bootstrap: str, topic: str, event: EventSchema | None, *, from_beginning: bool = False) -> None:
         self._event = event
         self._consumer = Consumer(
             {
@@ -193,7 +194,8 @@ class TopicReader:
                 "log_level": 0,
             }
         )
-        self._consumer.assign([TopicPartition(topic, p, high) for p, high in end_offsets(bootstrap, topic).items()])
+        ends = end_offsets(bootstrap, topic)
+        self._consumer.assign([TopicPartition(topic, p, 0 if from_beginning else high) for p, high in ends.items()])
         self.kept: list[Output] = []
 
     def read(

@@ -62,8 +62,9 @@ class FactMaker:
 
     def __call__(self, value: Decoded, state: State) -> list[Fact]:
         record = value.record
+        # An empty company id is no company: its windows could not be keyed nor written.
         if value.topic == LIFECYCLE_TOPIC:
-            state.set("company", record["company_id"])
+            state.set("company", record["company_id"] or None)
             return []
         if value.topic == DECIDED_TOPIC:
             company = record["company_id"] or state.get("company")

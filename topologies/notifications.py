@@ -50,7 +50,15 @@ from quixstreams import Application
 from quixstreams.models import Topic
 
 from jobstream.dead_letter import DEAD_LETTER_TOPIC as POISON_TOPIC
-from jobstream.dead_letter import Decoded, EventDecoder, Headers, guarded, route_poison
+from jobstream.dead_letter import (
+    DeadLetterOnError,
+    DeadLetterProducer,
+    Decoded,
+    EventDecoder,
+    Headers,
+    guarded,
+    route_poison,
+)
 from jobstream.settings import Settings
 from jobstream.stage_metrics import STATISTICS_INTERVAL_MS, StageMetrics
 from jobstream.stage_runner import run_stage
@@ -224,6 +232,9 @@ def build_application(
             "stats_cb": topology_metrics.statistics,
         },
         on_message_processed=topology_metrics.message_processed,
+        on_processing_error=DeadLetterOnError(
+            DeadLetterProducer(settings.kafka_bootstrap), group, topology_metrics.poison
+        ),
         auto_create_topics=False,
         loglevel="WARNING",
     )

@@ -16,6 +16,7 @@ from quixstreams import Application
 from quixstreams.models import Topic
 from quixstreams.models.topics.exceptions import TopicNotFoundError
 
+from jobstream.dead_letter import DeadLetterOnError, DeadLetterProducer
 from jobstream.settings import TopologySettings
 from jobstream.stage_metrics import STATISTICS_INTERVAL_MS, StageMetrics
 from schemas.avro import EventSchema
@@ -88,6 +89,7 @@ def build_application(bootstrap: str, topology: TopologySettings, metrics: Stage
         consumer_extra_config=consumer_config,
         producer_extra_config=producer_config,
         on_message_processed=metrics.message_processed,
+        on_processing_error=DeadLetterOnError(DeadLetterProducer(bootstrap), topology.consumer_group, metrics.poison),
     )
 
 

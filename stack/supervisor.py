@@ -166,13 +166,14 @@ class Supervisor:
             pid, code = self._run_once(name)
             uptime = time.monotonic() - started
             last_exit = _exit_name(code)
-            self._update(name, pid=None, last_exit=last_exit, last_exit_at=time.time())
+            exited = {"pid": None, "last_exit": last_exit, "last_exit_at": time.time()}
             by_code = isinstance(last_exit, int)
             reason = f"exit_{last_exit}" if by_code else f"signal_{last_exit}"
             ended = f"{name} (pid {pid}): {'exit code' if by_code else 'signal'} {last_exit} after {uptime:.1f}s up"
             if self._stopping.is_set():
                 self._say(f"stopped {ended}")
-                break
+                self._update(name, state="stopped", **exited)
+                return
             if uptime >= policy.stable_after_s:
                 delay_ms = policy.backoff_base_ms
             exits.append(time.monotonic())
@@ -182,10 +183,11 @@ class Supervisor:
                 self._say(f"EXITED {ended}")
                 self._say(f"FAILED {name}: {len(exits)} exits within {policy.crash_loop_window_s}s, not restarted")
                 self._failed.labels(name).set(1)
-                self._update(name, state="failed")
+                self._update(name, state="failed", **exited)
                 return
             self._say(f"EXITED {ended}; restarting in {delay_ms / 1000:.1f}s")
-            self._update(name, state="backoff")
+            # One update with the exit: a reader never sees "running" with this exit's time.
+            self._update(name, state="backoff", **exited)
             self._stopping.wait(delay_ms / 1000)
             delay_ms = min(delay_ms * 2, policy.backoff_cap_ms)
         self._update(name, state="stopped")

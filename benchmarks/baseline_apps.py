@@ -16,13 +16,13 @@ import uuid
 
 import pymysql
 import uvicorn
-from dbutils.pooled_db import PooledDB
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from jobstream.mysql import MySQLPool
 from jobstream.settings import MySQLAddress, Settings
 
 APPLY_PATH = "/v1/jobs/{job_id}/applications"
@@ -42,27 +42,17 @@ def bare_app() -> Starlette:
 
 def naive_app(address: MySQLAddress, database: str, table: str) -> Starlette:
     """INSERT + COMMIT per request on a pooled connection, in Starlette's worker threads (40, as many as the pool)."""
-    pool = PooledDB(
-        creator=pymysql,
-        maxconnections=NAIVE_POOL_SIZE,
-        blocking=True,
-        host=address.host,
-        port=address.port,
-        user=address.user,
-        password=address.password,
-        database=database,
-        charset="utf8mb4",
-        autocommit=True,
-        connect_timeout=30,
-    )
+    pool = MySQLPool(address, NAIVE_POOL_SIZE, timeout_s=30, database=database)
     sql = (
         f"INSERT INTO {table} (application_id, job_id, cover_letter, resume_url, submitted_at)"
         " VALUES (%s, %s, %s, %s, %s)"
     )
 
     def insert(application_id: str, job_id: str, body: dict[str, str]) -> None:
-        with pool.connection() as connection, connection.cursor() as cursor:
-            cursor.execute(sql, (application_id, job_id, body["cover_letter"], body["resume_url"], time.time()))
+        with pool.connection() as connection:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, (application_id, job_id, body["cover_letter"], body["resume_url"], time.time()))
+            connection.commit()
 
     async def apply(request: Request) -> JSONResponse:
         body = await request.json()

@@ -17,11 +17,12 @@ from redis.exceptions import RedisError
 
 from benchmarks.kafka_tools import flush_all, idempotent_producer
 from gateway.accounts_profiles import ProfileCache
-from gateway.breaker import CircuitBreaker
 from gateway.principal import Role
 from gateway.tokens import token_service
+from jobstream.breaker import CircuitBreaker
 from jobstream.settings import Settings
 from schemas import load_event_schemas
+from schemas.topics import JOB_LIFECYCLE
 from state.migrate import apply_migrations, connect, load_migrations
 
 APPLICATION_BODY = {
@@ -113,7 +114,7 @@ def create_jobs(settings: Settings, job_ids: list[str]) -> None:
     event = load_event_schemas()["job_lifecycle"]
     producer = idempotent_producer(settings.kafka_bootstrap)
     for job_id in job_ids:
-        producer.produce("job.lifecycle", key=job_id.encode(), value=event.encode(job_created(job_id)))
+        producer.produce(JOB_LIFECYCLE, key=job_id.encode(), value=event.encode(job_created(job_id)))
     flush_all(producer)
 
 

@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from benchmarks.servers import python_process
 from jobstream.consumer_offsets import commit_at_end
 from jobstream.settings import Settings
+from schemas.topics import APPLICATION_CREATED, JOB_LIFECYCLE
 
 Offsets = dict[int, int]
 _TIMEOUT_S = 10.0
@@ -102,7 +103,7 @@ def private_acceptance(settings: Settings, workdir: Path) -> Iterator[Acceptance
     """Prepare a group that reads only what is produced from now on; its internal topics and group are deleted
     after. Start its process with `acceptance_process`."""
     group = f"bench-acceptance-{uuid.uuid4().hex[:10]}"
-    commit_at_end(settings.kafka_bootstrap, group, ["job.lifecycle", "application.created"])
+    commit_at_end(settings.kafka_bootstrap, group, [JOB_LIFECYCLE, APPLICATION_CREATED])
     env = {
         "JOBSTREAM_ACCEPTANCE_GROUP": group,
         "JOBSTREAM_ACCEPTANCE_STATE_DIR": str(workdir / "acceptance-state"),

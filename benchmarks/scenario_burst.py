@@ -38,6 +38,7 @@ from benchmarks.wrk import LoadResult, LoadSpec, read_ids, run_wrk
 from jobstream.consumer_offsets import end_offsets
 from jobstream.settings import Settings
 from schemas import load_event_schemas
+from schemas.topics import APPLICATION_CREATED, APPLICATION_DECIDED
 from stack.processes import free_port
 from state.migrate import connect
 
@@ -93,8 +94,8 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
     naive = _naive_burst(settings, workdir, spec(None))
     with private_acceptance(settings, workdir) as acceptance:
         create_jobs(settings, job_ids)
-        created_start = end_offsets(settings.kafka_bootstrap, "application.created")
-        decided_start = end_offsets(settings.kafka_bootstrap, "application.decided")
+        created_start = end_offsets(settings.kafka_bootstrap, APPLICATION_CREATED)
+        decided_start = end_offsets(settings.kafka_bootstrap, APPLICATION_DECIDED)
         port = free_port()
         with (
             http_server("gateway", [], gateway_env(port), workdir / "gateway.log", port) as server,
@@ -174,12 +175,12 @@ def _exactly_once(
     bootstrap = settings.kafka_bootstrap
     ours = lambda message: message.key() is not None and message.key().decode() in jobs  # noqa: E731
     created_messages = read_from(
-        bootstrap, "application.created", created_start, ours, lambda kept: len(kept) >= len(accepted_ids), 30, 2.0
+        bootstrap, APPLICATION_CREATED, created_start, ours, lambda kept: len(kept) >= len(accepted_ids), 30, 2.0
     )
     created = Counter(events["application_created"].decode(m.value())["application_id"] for m in created_messages)
     decided_messages = read_from(
         bootstrap,
-        "application.decided",
+        APPLICATION_DECIDED,
         decided_start,
         lambda message: ours(message) and written_by(message, group),
         lambda kept: len(kept) >= len(created),

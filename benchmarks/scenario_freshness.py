@@ -41,6 +41,7 @@ from benchmarks.wrk import LoadResult, LoadSpec, run_wrk
 from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.settings import Settings
 from schemas import load_event_schemas
+from schemas.topics import APPLICATION_CREATED, APPLICATION_DECIDED, APPLICATION_STAGE_CHANGED
 from sinks.lag import group_lag
 from sinks.redis_plans import plans
 from stack.processes import free_port
@@ -112,8 +113,8 @@ class CreatedTail:
         self._lock = threading.Lock()
         self._event = load_event_schemas()["application_created"]
         self._consumer = reader_consumer(bootstrap, **{"fetch.wait.max.ms": 10})
-        start = end_offsets(bootstrap, "application.created")
-        self._consumer.assign([TopicPartition("application.created", p, o) for p, o in start.items()])
+        start = end_offsets(bootstrap, APPLICATION_CREATED)
+        self._consumer.assign([TopicPartition(APPLICATION_CREATED, p, o) for p, o in start.items()])
         self._jobs = jobs
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="created-tail", daemon=True)
@@ -201,7 +202,7 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
             f"bench-sink-mysql-{uuid.uuid4().hex[:8]}",
             f"bench-sink-redis-{uuid.uuid4().hex[:8]}",
         )
-        commit_at_end(bootstrap, mysql_group, ["application.decided", "application.stage_changed"])
+        commit_at_end(bootstrap, mysql_group, [APPLICATION_DECIDED, APPLICATION_STAGE_CHANGED])
         commit_at_end(bootstrap, redis_group, list(plans()))
         sink_env = {
             "JOBSTREAM_MYSQL_URL": _mysql_url(settings, database),

@@ -31,12 +31,11 @@ from benchmarks.report import Table, ratio
 from jobstream.consumer_offsets import end_offsets
 from jobstream.settings import Settings
 from schemas import load_event_schemas, topic_catalog
+from schemas.topics import APPLICATION_DECIDED, APPLICATION_STAGE_CHANGED
 from sinks.models import read_models
 from sinks.replay import replay
 from state.migrate import connect
 
-_TOPIC = "application.decided"
-_STAGES_TOPIC = "application.stage_changed"
 # Replay's default (`python -m sinks.replay --batch-size`): events per transaction, and per consume() call.
 _BATCH = 2_000
 # Events are historical: one decision every 30 s from here on (a year for 1,000,000).
@@ -97,7 +96,9 @@ def decided_events(plan: ReplayPlan) -> Iterator[dict[str, object]]:
 
 def run(settings: Settings, workdir: Path, quick: bool) -> Table:
     plan = ReplayPlan.for_mode(quick)
-    partitions = {spec.name: spec for spec in topic_catalog(settings.topic_replication_factor)}[_TOPIC].partitions
+    partitions = {spec.name: spec for spec in topic_catalog(settings.topic_replication_factor)}[
+        APPLICATION_DECIDED
+    ].partitions
     with (
         scratch_topic(settings.kafka_bootstrap, partitions) as topic,
         scratch_topic(settings.kafka_bootstrap, partitions) as no_stages,
@@ -114,7 +115,7 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
             batch_size=_BATCH,
             # The full run takes many minutes: show replay's own progress bar (stderr), as its CLI does.
             progress=not quick,
-            sources={_TOPIC: topic, _STAGES_TOPIC: no_stages},
+            sources={APPLICATION_DECIDED: topic, APPLICATION_STAGE_CHANGED: no_stages},
         )
         replay_s = time.perf_counter() - started
         if result.events != plan.events or result.catch_up_events:
@@ -136,9 +137,9 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
     table.notes += [
         f"{plan.jobs:,} jobs x {plan.events // plan.jobs:,} applications, {plan.candidates:,} candidates applying to "
         f"{plan.events // plan.candidates} jobs each, 1 in 5 rejected; keyed by job_id into a scratch topic of "
-        f"{partitions} partitions (as {_TOPIC}); idempotent producer, acks=all, linger 50 ms, uncompressed like "
-        "the catalog topic",
-        f"replay: the applications model (sinks.models), {_STAGES_TOPIC} read from an empty scratch topic; "
+        f"{partitions} partitions (as {APPLICATION_DECIDED}); idempotent producer, acks=all, linger 50 ms, "
+        "uncompressed like the catalog topic",
+        f"replay: the applications model (sinks.models), {APPLICATION_STAGE_CHANGED} read from an empty scratch topic; "
         f"batch {_BATCH:,}, MySQL pool of JOBSTREAM_SINKS_MYSQL_POOL_SIZE="
         f"{settings.sinks.mysql_pool_size}; each transaction recomputes the job_funnel rows of its jobs from "
         "every application of those jobs so far",

@@ -18,10 +18,10 @@ from quixstreams.sinks.base.item import SinkItem
 
 from benchmarks.fixtures import scratch_database
 from benchmarks.report import Table, ratio
+from jobstream.mysql import MySQLPool
 from jobstream.settings import Settings
 from sinks.applications import DecisionsMapping
 from sinks.isolation import Refused
-from sinks.mysql_pool import MySQLPool
 from sinks.mysql_sink import MySQLUpsertSink, RetryPolicy
 from state.migrate import connect
 
@@ -106,7 +106,7 @@ def _rows_per_second(
     batch: int,
     budget_s: float | None,
 ) -> tuple[float, int]:
-    pool = MySQLPool(settings.mysql, 1, _POOL_TIMEOUT_S, _LOCK_WAIT_S, database=database)
+    pool = MySQLPool(settings.mysql, 1, timeout_s=_POOL_TIMEOUT_S, lock_wait_timeout_s=_LOCK_WAIT_S, database=database)
     sink = MySQLUpsertSink(pool, DecisionsMapping(), retry, rejected=_refuse)
     sink.setup()
     written = 0

@@ -39,9 +39,7 @@ from benchmarks.report import Table, ratio
 from jobstream.consumer_offsets import end_offsets
 from jobstream.settings import Settings
 from schemas import load_event_schemas
-from schemas.topics import JOB_PARTITIONS
-
-_INPUT = "application.created"
+from schemas.topics import APPLICATION_CREATED, APPLICATION_DECIDED, JOB_PARTITIONS
 
 
 @dataclass(frozen=True)
@@ -59,16 +57,16 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
     plan = TopologyPlan.for_mode(quick)
     bootstrap = settings.kafka_bootstrap
     with private_acceptance(settings, workdir) as acceptance:
-        input_start = end_offsets(bootstrap, _INPUT)
-        decided_start = end_offsets(bootstrap, "application.decided")
+        input_start = end_offsets(bootstrap, APPLICATION_CREATED)
+        decided_start = end_offsets(bootstrap, APPLICATION_DECIDED)
         job_ids = _produce_input(settings, plan)
-        input_end = end_offsets(bootstrap, _INPUT)
+        input_end = end_offsets(bootstrap, APPLICATION_CREATED)
         jobs = set(job_ids)
         ours = lambda m: m.key() is not None and m.key().decode() in jobs and written_by(m, acceptance.group)  # noqa: E731
         with acceptance_process(acceptance):
             timed = _timed_read(bootstrap, decided_start, ours, plan)
             committed = read_from(
-                bootstrap, "application.decided", decided_start, ours, lambda k: len(k) >= plan.events, 30
+                bootstrap, APPLICATION_DECIDED, decided_start, ours, lambda k: len(k) >= plan.events, 30
             )
     topology_rate = ratio(max(0, len(timed.first_seen) - 1), timed.span_s)
     raw_rate, raw_count = _raw_loop(bootstrap, input_start, input_end, plan)
@@ -111,7 +109,7 @@ def _produce_input(settings: Settings, plan: TopologyPlan) -> list[str]:
             **APPLICATION_BODY,
             "submitted_at": datetime.now(UTC),
         }
-        produce_waiting(producer, _INPUT, job_id.encode(), created.encode(record))
+        produce_waiting(producer, APPLICATION_CREATED, job_id.encode(), created.encode(record))
         producer.poll(0)
     flush_all(producer)
     return job_ids
@@ -133,7 +131,7 @@ def _timed_read(bootstrap: str, start: dict[int, int], keep: Callable[[Message],
     first_seen: dict[str, float] = {}
     consumer = reader_consumer(bootstrap, **{"isolation.level": "read_uncommitted"})
     try:
-        consumer.assign([TopicPartition("application.decided", p, offset) for p, offset in start.items()])
+        consumer.assign([TopicPartition(APPLICATION_DECIDED, p, offset) for p, offset in start.items()])
         deadline = time.monotonic() + plan.timeout_s
         while time.monotonic() < deadline and len(first_seen) < plan.events:
             for message in consumer.consume(1_000, timeout=0.2):
@@ -173,7 +171,7 @@ def _raw_loop(
         producer = idempotent_producer(bootstrap, **extra)
         copied = 0
         try:
-            consumer.assign([TopicPartition(_INPUT, p, start[p]) for p in remaining])
+            consumer.assign([TopicPartition(APPLICATION_CREATED, p, start[p]) for p in remaining])
             if exactly_once:
                 producer.init_transactions(30)
                 producer.begin_transaction()

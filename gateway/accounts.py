@@ -21,17 +21,18 @@ from starlette.routing import Route
 
 from gateway.accounts_passwords import PasswordHashing
 from gateway.accounts_profiles import ProfileCache
-from gateway.accounts_store import AccountStore, OutboxMessage, RefreshGrant, RefreshRefusedError, User, utc_now
+from gateway.accounts_store import AccountStore, OutboxMessage, RefreshGrant, RefreshRefusedError, User
 from gateway.errors import ApiError, InvalidField, Unavailable
 from gateway.guards import require_role
 from gateway.principal import Role
 from gateway.ratelimit import Rate, RateLimiter
 from gateway.tokens import RevocationUnavailableError, TokenService
 from gateway.validation import Choice, Field, Text, check_object, read_json
+from jobstream.clock import db_now
 from jobstream.settings import AccountSettings
 from schemas.avro import EventSchema
+from schemas.topics import USER_REGISTERED
 
-USER_REGISTERED_TOPIC = "user.registered"
 _MAX_BODY_BYTES = 8_192
 _EMAIL = re.compile(
     r"^[^@\s]{1,64}@(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$",
@@ -99,7 +100,7 @@ class Accounts:
             _refuse_privileged_registration(body)
         fields = check_object(body, _REGISTER)
         role = Role(fields.get("role", Role.CANDIDATE.value))
-        now = utc_now()
+        now = db_now()
         user = User(
             user_id=str(uuid.uuid4()),
             email=fields["email"],
@@ -134,13 +135,13 @@ class Accounts:
         if found is None or not matched:
             raise ApiError(401, "invalid_credentials", "the email or the password is wrong")
         user = found[0]
-        grant = self._grant(utc_now(), family_id=str(uuid.uuid4()))
+        grant = self._grant(db_now(), family_id=str(uuid.uuid4()))
         await self._store.start_session(user.user_id, grant)
         return JSONResponse(self._session(user, grant))
 
     async def refresh(self, request: Request) -> Response:
         fields = check_object(await read_json(request, _MAX_BODY_BYTES), _REFRESH)
-        now = utc_now()
+        now = db_now()
         try:
             user, grant = await self._store.rotate(
                 fields["refresh_token"], secrets.token_urlsafe(32), now, now + self._refresh_ttl
@@ -217,7 +218,7 @@ class Accounts:
             "company_id": user.company_id,
             "registered_at": int(user.created_at.replace(tzinfo=UTC).timestamp() * 1000),
         }
-        return OutboxMessage(USER_REGISTERED_TOPIC, user.user_id.encode(), self._user_registered.encode(record))
+        return OutboxMessage(USER_REGISTERED, user.user_id.encode(), self._user_registered.encode(record))
 
     async def _limit_login(self, kind: str, identity: str, rate: Rate, whose: str) -> None:
         verdict = await self._limiter.check([(f"{kind}:{identity}", rate)])

@@ -14,7 +14,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from gateway.breaker import CircuitBreaker, CircuitOpen
+from jobstream.breaker import CircuitBreaker, CircuitOpen
+from state import redis_keys
 
 CacheHook = Callable[[str, str], None]
 _NAME = "profiles"
@@ -48,4 +49,4 @@ class ProfileCache:
 
 
 def _key(user_id: str) -> str:
-    return f"jobstream:cache:{_NAME}:{user_id}"
+    return redis_keys.cached(_NAME, user_id)

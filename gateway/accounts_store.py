@@ -6,21 +6,19 @@ holds those threads, never the event loop. Queries are parameterized; no value i
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import pymysql
-from dbutils.pooled_db import PooledDB
 from pymysql.constants import ER
 from pymysql.cursors import DictCursor
 
-from gateway.breaker import CircuitBreaker
+from gateway.mysql import GatewayMySQL
 from gateway.principal import Role
+from jobstream.clock import db_now, iso_ms
 from jobstream.errors import JobstreamError
 
 T = TypeVar("T")
@@ -59,8 +57,8 @@ class User:
             "role": self.role.value,
             "company_id": self.company_id,
             "display_name": self.display_name,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
+            "created_at": iso_ms(self.created_at),
+            "updated_at": iso_ms(self.updated_at),
         }
 
 
@@ -98,20 +96,9 @@ def hash_refresh_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def utc_now() -> datetime:
-    """Now in UTC, naive and cut to milliseconds, as DATETIME(3) columns keep it."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
 class AccountStore:
-    def __init__(self, pool: PooledDB, *, max_connections: int, breaker: CircuitBreaker) -> None:
-        self._pool = pool
-        self._executor = ThreadPoolExecutor(max_workers=max_connections, thread_name_prefix="accounts-mysql")
-        self._breaker = breaker
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
+    def __init__(self, mysql: GatewayMySQL) -> None:
+        self._mysql = mysql
 
     async def create_user(self, user: User, password_hash: str, grant: RefreshGrant, event: OutboxMessage) -> bool:
         """The user, its first refresh token and its outbox event in one transaction; False if the email is taken."""
@@ -173,7 +160,7 @@ class AccountStore:
         def work(cursor: DictCursor) -> User | None:
             cursor.execute(
                 "UPDATE users SET display_name = %s, updated_at = %s WHERE user_id = %s",
-                (display_name, utc_now(), user_id),
+                (display_name, db_now(), user_id),
             )
             cursor.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = %s", (user_id,))
             row = cursor.fetchone()
@@ -229,20 +216,7 @@ class AccountStore:
         await self._run(lambda cursor: _revoke_family(cursor, family_id))
 
     async def _run(self, work: Callable[[DictCursor], T]) -> T:
-        loop = asyncio.get_running_loop()
-
-        def transaction() -> T:
-            with self._pool.connection() as connection:
-                try:
-                    with connection.cursor(DictCursor) as cursor:
-                        result = work(cursor)
-                    connection.commit()
-                    return result
-                except BaseException:
-                    connection.rollback()
-                    raise
-
-        return await self._breaker.call(lambda: loop.run_in_executor(self._executor, transaction))
+        return await self._mysql.transaction(work)
 
 
 def _insert_grant(cursor: DictCursor, grant: RefreshGrant, user_id: str) -> None:
@@ -256,7 +230,7 @@ def _insert_grant(cursor: DictCursor, grant: RefreshGrant, user_id: str) -> None
 def _revoke_family(cursor: DictCursor, family_id: str) -> None:
     cursor.execute(
         "UPDATE refresh_tokens SET revoked_at = %s WHERE family_id = %s AND revoked_at IS NULL",
-        (utc_now(), family_id),
+        (db_now(), family_id),
     )
 
 
@@ -276,7 +250,3 @@ def _email_key(weights: bytes) -> bytes:
     while len(weights) % 2 == 0 and weights.endswith(_SPACE_WEIGHT):
         weights = weights[:-2]
     return weights
-
-
-def _iso(moment: datetime) -> str:
-    return moment.replace(tzinfo=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

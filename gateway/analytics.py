@@ -7,7 +7,6 @@ the normalized query, and authorization is checked before the cache is consulted
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from gateway.guards import require_role
 from gateway.principal import Principal, Role
 from gateway.readmodels import ReadModels
 from gateway.validation import Timestamp, query_int, uuid_param
+from jobstream.clock import db_utc, epoch_ms, iso_ms
 
 MINUTE = timedelta(minutes=1)
 # Per endpoint: the span read when `since` is not given, and the widest [since, until) a request may ask for.
@@ -41,7 +41,7 @@ class TimeRange:
 
     @property
     def key(self) -> str:
-        return f"{_millis(self.since)}-{_millis(self.until)}"
+        return f"{epoch_ms(self.since)}-{epoch_ms(self.until)}"
 
 
 class AnalyticsRoutes:
@@ -71,7 +71,7 @@ class AnalyticsRoutes:
         _check_company(reader, company_id)
         items = await self._cached(
             f"job_windows:{job_id}:{span.key}:{limit}",
-            lambda: self._read_models.job_windows(job_id, _naive(span.since), _naive(span.until), limit),
+            lambda: self._read_models.job_windows(job_id, db_utc(span.since), db_utc(span.until), limit),
         )
         return JSONResponse({"job_id": job_id, **_page(items, span, limit)})
 
@@ -85,7 +85,7 @@ class AnalyticsRoutes:
         _check_company(reader, company_id)
         items = await self._cached(
             f"company_windows:{company_id}:{span.key}:{limit}",
-            lambda: self._read_models.company_windows(company_id, _naive(span.since), _naive(span.until), limit),
+            lambda: self._read_models.company_windows(company_id, db_utc(span.since), db_utc(span.until), limit),
         )
         return JSONResponse({"company_id": company_id, **_page(items, span, limit)})
 
@@ -129,13 +129,13 @@ class AnalyticsRoutes:
             company_id = reader.company_id
         by_reason = await self._cached(
             f"rejections:{company_id or 'all'}:{span.key}",
-            lambda: self._read_models.rejections(_naive(span.since), _naive(span.until), company_id),
+            lambda: self._read_models.rejections(db_utc(span.since), db_utc(span.until), company_id),
         )
         return JSONResponse(
             {
                 "company_id": company_id,
-                "since": _iso(span.since),
-                "until": _iso(span.until),
+                "since": iso_ms(span.since),
+                "until": iso_ms(span.until),
                 "rejected": sum(by_reason.values()),
                 "by_reason": [{"reason": reason, "rejected": count} for reason, count in by_reason.items()],
             }
@@ -215,10 +215,10 @@ def _page(items: list[dict[str, Any]], span: TimeRange, limit: int) -> dict[str,
     next_since = None
     if len(items) == limit:
         last = datetime.fromisoformat(items[-1]["window_start"])
-        next_since = _iso(last + timedelta(milliseconds=1))
+        next_since = iso_ms(last + timedelta(milliseconds=1))
     return {
-        "since": _iso(span.since),
-        "until": _iso(span.until),
+        "since": iso_ms(span.since),
+        "until": iso_ms(span.until),
         "limit": limit,
         "items": items,
         "next_since": next_since,
@@ -227,19 +227,6 @@ def _page(items: list[dict[str, Any]], span: TimeRange, limit: int) -> dict[str,
 
 def _ratio(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(part / whole, 4)
-
-
-def _naive(moment: datetime) -> datetime:
-    """The read models store UTC without a zone."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def _millis(moment: datetime) -> int:
-    return math.floor(moment.timestamp() * 1000)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _describe(span: timedelta) -> str:

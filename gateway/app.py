@@ -25,7 +25,6 @@ from gateway.analytics import AnalyticsRoutes
 from gateway.applications import ApplicationRoutes, CandidateContacts
 from gateway.authentication import authentication_middleware
 from gateway.body_deadline import BodyDeadlineMiddleware
-from gateway.breaker import CircuitBreaker
 from gateway.cache import SwrCache
 from gateway.docs import DocsRoutes
 from gateway.errors import EXCEPTION_HANDLERS
@@ -34,12 +33,13 @@ from gateway.inflight import Admission, InflightLimitMiddleware
 from gateway.jobs import JobRoutes
 from gateway.jobstore import JobStore
 from gateway.metrics import GatewayMetrics, MetricsMiddleware
-from gateway.mysql_pool import create_mysql_pool
+from gateway.mysql import GatewayMySQL
 from gateway.ops import OpsRoutes
 from gateway.producer import EventProducer, ProduceUnavailable
 from gateway.ratelimit import LocalGcra, Rate, RateLimiter, RateLimitMiddleware
 from gateway.readmodels import ReadModels
 from gateway.tokens import token_service
+from jobstream.breaker import CircuitBreaker
 from jobstream.settings import Settings
 from schemas import load_event_schemas, topic_catalog
 
@@ -87,9 +87,10 @@ def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> S
         breaker=kafka_breaker,
         on_delivery=metrics.delivered,
     )
-    read_models = ReadModels(settings.mysql, pool_size=gw.mysql_pool_size, breaker=mysql_breaker)
+    mysql = GatewayMySQL(settings.mysql, gw.mysql_pool_size, mysql_breaker)
+    read_models = ReadModels(mysql)
     metrics.watch_producer(producer.queue_depth)
-    metrics.watch_mysql(lambda: read_models.in_use)
+    metrics.watch_mysql(lambda: mysql.in_use)
     tokens = token_service(settings.accounts, redis_client)
     search_cache = SwrCache(
         redis_client,
@@ -119,8 +120,7 @@ def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> S
     lock_ms = gw.produce_timeout_ms + 5_000
     idempotency = IdempotencyStore(redis_client, redis_breaker, ttl_s=gw.idempotency_ttl_s, lease_ms=lock_ms)
     limiter = RateLimiter(redis_client, redis_breaker, LocalGcra())
-    account_pool = create_mysql_pool(settings.mysql, gw.mysql_pool_size)
-    account_store = AccountStore(account_pool, max_connections=gw.mysql_pool_size, breaker=mysql_breaker)
+    account_store = AccountStore(mysql)
     # argon2 is CPU- and memory-bound: more hashing threads than cores only queue inside the executor.
     passwords = PasswordHashing(
         PasswordHasher(),
@@ -202,9 +202,7 @@ def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> S
             await detail_cache.close()
             await analytics_cache.close()
             await asyncio.to_thread(producer.stop)
-            await asyncio.to_thread(read_models.close)
-            await asyncio.to_thread(account_store.close)
-            await asyncio.to_thread(account_pool.close)
+            await asyncio.to_thread(mysql.close)
             await asyncio.to_thread(passwords.close)
             await redis_client.aclose()
 

@@ -21,13 +21,15 @@ from starlette.routing import Route
 
 from gateway.accounts_profiles import ProfileCache
 from gateway.accounts_store import AccountStore
-from gateway.errors import ApiError, Unavailable
+from gateway.errors import ApiError
 from gateway.guards import page_params, require_role
 from gateway.idempotency import IdempotencyStore, Outcome
 from gateway.principal import Role
 from gateway.producer import EventProducer
 from gateway.readmodels import ReadModels
 from gateway.validation import Choice, Field, HttpsUrl, Text, check_object, read_json, uuid_param
+from jobstream.errors import DependencyUnavailable
+from schemas.topics import APPLICATION_CREATED, APPLICATION_STAGE_CHANGED
 
 COVER_LETTER_MAX = 10_000
 RESUME_URL_MAX = 2_048
@@ -69,7 +71,7 @@ class CandidateContacts:
             try:
                 async with asyncio.timeout(self._timeout_s):
                     user = await self._store.user(user_id)
-            except (Unavailable, TimeoutError, pymysql.MySQLError) as error:
+            except (DependencyUnavailable, TimeoutError, pymysql.MySQLError) as error:
                 self._log_fallback(user_id, error)
                 return None
             if user is None:
@@ -156,8 +158,8 @@ class ApplicationRoutes:
             "contact_email": await self._contacts.email(candidate.user_id),
         }
         try:
-            await self._producer.send("application.created", job_id, record)
-        except Unavailable:
+            await self._producer.send(APPLICATION_CREATED, job_id, record)
+        except DependencyUnavailable:
             if key is not None:
                 await self._idempotency.fail(scoped_key, fingerprint, application_id)
             raise
@@ -178,7 +180,7 @@ class ApplicationRoutes:
         if application["status"] != "accepted":
             raise ApiError(409, "not_accepted", f"the application is {application['status']}, not accepted")
         await self._producer.send(
-            "application.stage_changed",
+            APPLICATION_STAGE_CHANGED,
             application["job_id"],
             {
                 "event_id": str(uuid.uuid4()),

@@ -17,7 +17,8 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from gateway.breaker import CircuitBreaker, CircuitOpen
+from jobstream.breaker import CircuitBreaker, CircuitOpen
+from state import redis_keys
 
 Loader = Callable[[], Awaitable[Any]]
 CacheHook = Callable[[str, str], None]
@@ -122,7 +123,7 @@ class SwrCache:
             await self._breaker.call(lambda: self._client.delete(self._lock(key)))
 
     def _key(self, key: str) -> str:
-        return f"jobstream:cache:{self.name}:{key}"
+        return redis_keys.cached(self.name, key)
 
     def _lock(self, key: str) -> str:
-        return f"jobstream:cache-lock:{self.name}:{key}"
+        return redis_keys.cache_lock(self.name, key)

@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from jobstream.errors import JobstreamError
+from jobstream.errors import DependencyUnavailable, JobstreamError
 
 
 class ApiError(JobstreamError):
@@ -59,6 +59,18 @@ async def api_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
 
 
+async def dependency_unavailable(request: Request, exc: Exception) -> Response:
+    """Kafka, MySQL or Redis cannot serve now (an open breaker, say): 503 with Retry-After, the client may retry."""
+    if not isinstance(exc, DependencyUnavailable):
+        raise exc
+    return error_response(
+        503,
+        f"{exc.dependency}_unavailable",
+        exc.message,
+        headers={"Retry-After": str(exc.retry_after_s)},
+    )
+
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -83,4 +95,9 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal", "internal error")
 
 
-EXCEPTION_HANDLERS = {ApiError: api_error, HTTPException: http_error, Exception: internal_error}
+EXCEPTION_HANDLERS = {
+    ApiError: api_error,
+    DependencyUnavailable: dependency_unavailable,
+    HTTPException: http_error,
+    Exception: internal_error,
+}

@@ -15,7 +15,8 @@ from enum import StrEnum
 
 import redis.asyncio as redis
 
-from gateway.breaker import CircuitBreaker, CircuitOpen
+from jobstream.breaker import CircuitBreaker, CircuitOpen
+from state import redis_keys
 
 log = logging.getLogger(__name__)
 
@@ -82,4 +83,4 @@ class IdempotencyStore:
 
 
 def _redis_key(key: str) -> str:
-    return f"jobstream:gateway:idempotency:{key}"
+    return redis_keys.idempotency(key)

@@ -8,7 +8,6 @@ import json
 import re
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -21,7 +20,7 @@ from gateway.guards import page_params, require_role
 from gateway.jobstore import Job, JobStore
 from gateway.principal import Principal, Role
 from gateway.producer import EventProducer
-from gateway.readmodels import JobQuery, ReadModels, iso_to_millis
+from gateway.readmodels import JobQuery, ReadModels
 from gateway.validation import (
     Boolean,
     Field,
@@ -34,6 +33,8 @@ from gateway.validation import (
     read_json,
     uuid_param,
 )
+from jobstream.clock import from_epoch_ms, iso_ms, iso_to_epoch_ms, utc_now
+from schemas.topics import JOB_LIFECYCLE, JOB_VIEWED
 
 _INT_MAX = 2**31 - 1
 _TAG = Text(1, 40, re.compile(r"^[a-z0-9][a-z0-9+#.\-]*$"), "lowercase letters, digits and + # . -", multiline=False)
@@ -94,7 +95,7 @@ class JobRoutes:
     async def create(self, request: Request) -> JSONResponse:
         employer = _employer(request)
         fields = check_object(await read_json(request, self._max_body_bytes), JOB_FIELDS)
-        now = _now_iso()
+        now = iso_ms(utc_now())
         job: Job = {
             "job_id": str(uuid.uuid4()),
             "company_id": employer.company_id,
@@ -104,7 +105,7 @@ class JobRoutes:
             "created_at": now,
             "updated_at": now,
         }
-        job["deadline"] = _millis_to_iso(fields.get("deadline"))
+        job["deadline"] = _deadline_iso(fields.get("deadline"))
         _check_salary(job)
         await self._publish("created", job, employer)
         return JSONResponse(job, status_code=202)
@@ -114,7 +115,7 @@ class JobRoutes:
         job_id = uuid_param(request.path_params["job_id"], "job_id")
         fields = check_object(await read_json(request, self._max_body_bytes), JOB_FIELDS, partial=True)
         if "deadline" in fields:
-            fields["deadline"] = _millis_to_iso(fields["deadline"])
+            fields["deadline"] = _deadline_iso(fields["deadline"])
         return await self._change(job_id, employer, "updated", fields)
 
     async def close(self, request: Request) -> JSONResponse:
@@ -137,7 +138,7 @@ class JobRoutes:
         user = request.scope.get("user")
         # Fire-and-forget: a full local queue drops the view rather than slow the read.
         self._producer.send_nowait(
-            "job.viewed",
+            JOB_VIEWED,
             job_id,
             {
                 "event_id": str(uuid.uuid4()),
@@ -162,7 +163,7 @@ class JobRoutes:
                 raise ApiError(403, "forbidden", "this job belongs to another company")
             if current["status"] == "closed":
                 raise ApiError(409, "job_closed", "the job is closed and cannot change")
-            job = {**current, **fields, "updated_at": _now_iso()}
+            job = {**current, **fields, "updated_at": iso_ms(utc_now())}
             _check_salary(job)
             await self._publish(kind, job, employer)
         finally:
@@ -186,10 +187,10 @@ class JobRoutes:
             "currency": job["currency"],
             "tags": job["tags"],
             "max_applications": job["max_applications"],
-            "deadline": iso_to_millis(job["deadline"]),
+            "deadline": None if job["deadline"] is None else iso_to_epoch_ms(job["deadline"]),
             "occurred_at": int(time.time() * 1000),
         }
-        await self._producer.send("job.lifecycle", job["job_id"], record)
+        await self._producer.send(JOB_LIFECYCLE, job["job_id"], record)
         await self._store.remember(job)
 
 
@@ -237,11 +238,5 @@ def _job_query(request: Request, limit: int, offset: int) -> JobQuery:
     )
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _millis_to_iso(millis: int | None) -> str | None:
-    if millis is None:
-        return None
-    return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _deadline_iso(millis: int | None) -> str | None:
+    return None if millis is None else iso_ms(from_epoch_ms(millis))

@@ -17,8 +17,9 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from gateway.breaker import CircuitBreaker, CircuitOpen
 from gateway.readmodels import ReadModels
+from jobstream.breaker import CircuitBreaker, CircuitOpen
+from state import redis_keys
 
 Job = dict[str, Any]
 _COPY_TTL_S = 30 * 24 * 3600
@@ -65,8 +66,8 @@ class JobStore:
 
 
 def _copy_key(job_id: str) -> str:
-    return f"jobstream:gateway:job:{job_id}"
+    return redis_keys.gateway_job(job_id)
 
 
 def _lock_key(job_id: str) -> str:
-    return f"jobstream:gateway:job-lock:{job_id}"
+    return redis_keys.gateway_job_lock(job_id)

@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.errors import Unavailable
 from gateway.producer import EventProducer
 from gateway.readmodels import ReadModels
+from jobstream.errors import DependencyUnavailable
 
 _PROBE_TIMEOUT_S = 2.0
 READY_TTL_S = 1.0
@@ -91,6 +91,6 @@ class OpsRoutes:
     async def _probe(check: Any) -> bool:
         try:
             await asyncio.wait_for(check, _PROBE_TIMEOUT_S)
-        except (Unavailable, OSError, TimeoutError, redis.RedisError):
+        except (DependencyUnavailable, OSError, TimeoutError, redis.RedisError):
             return False
         return True

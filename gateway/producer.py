@@ -17,16 +17,16 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from gateway.breaker import CircuitBreaker
-from gateway.errors import Unavailable
+from jobstream.breaker import CircuitBreaker
+from jobstream.errors import DependencyUnavailable
 from schemas import EventSchema
 
 DeliveryHook = Callable[[str, bool], None]
 
 
-class ProduceUnavailable(Unavailable):
+class ProduceUnavailable(DependencyUnavailable):
     def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__("kafka_unavailable", message, retry_after_s)
+        super().__init__("kafka", message, retry_after_s)
 
 
 class EventProducer:

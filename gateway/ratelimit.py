@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.breaker import CircuitBreaker, CircuitOpen
 from gateway.errors import error_response
 from gateway.principal import Principal
+from jobstream.breaker import CircuitBreaker, CircuitOpen
+from state import redis_keys
 
 # KEYS: one per limited identity. ARGV: per key, its emission interval and burst (ms, count).
 # Returns {allowed, retry_after_ms, remaining, reset_ms, limit, refusing key's index or 0} for the tightest key.
@@ -123,7 +124,7 @@ class RateLimiter:
         self._fallback = fallback
 
     async def check(self, limits: list[tuple[str, Rate]]) -> Verdict:
-        keys = [f"ratelimit:{key}" for key, _ in limits]
+        keys = [redis_keys.rate_limit(key) for key, _ in limits]
         args: list[float] = []
         for _, rate in limits:
             args += [rate.interval_ms, rate.burst]

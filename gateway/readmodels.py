@@ -1,24 +1,19 @@
 """Reads from the MySQL read models the sinks fill: jobs, their tags, applications. The gateway never writes them.
 
-pymysql blocks, so every query runs on a dedicated thread pool as large as the connection pool: a slow database
-holds those threads, never the event loop, and a circuit breaker turns a dead one into fast 503s.
+Every query runs through the gateway's one MySQL pool (`gateway.mysql`), off the event loop, behind its breaker.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pymysql.cursors import DictCursor
 
-from gateway.breaker import CircuitBreaker
-from gateway.mysql_pool import create_mysql_pool
-from jobstream.settings import MySQLAddress
+from gateway.mysql import GatewayMySQL
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -85,16 +80,8 @@ class JobQuery:
 
 
 class ReadModels:
-    def __init__(self, address: MySQLAddress, *, pool_size: int, breaker: CircuitBreaker) -> None:
-        # Reads only: autocommit, so no snapshot outlives its query.
-        self._pool = create_mysql_pool(address, pool_size, autocommit=True)
-        self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="mysql")
-        self._breaker = breaker
-        self.in_use = 0
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
-        self._pool.close()
+    def __init__(self, mysql: GatewayMySQL) -> None:
+        self._mysql = mysql
 
     async def ping(self) -> None:
         await self._run(lambda cursor: cursor.execute("SELECT 1"))
@@ -234,18 +221,7 @@ class ReadModels:
         return await self._run(query)
 
     async def _run(self, query: Callable[[DictCursor], T]) -> T:
-        loop = asyncio.get_running_loop()
-
-        def work() -> T:
-            with self._pool.connection() as connection, connection.cursor(DictCursor) as cursor:
-                return query(cursor)
-
-        # Counted on the loop's thread, so no lock: queries running or queued for a connection.
-        self.in_use += 1
-        try:
-            return await self._breaker.call(lambda: loop.run_in_executor(self._executor, work))
-        finally:
-            self.in_use -= 1
+        return await self._mysql.read(query)
 
 
 def _windows(cursor: DictCursor, sql: str, params: dict[str, Any]) -> list[Row]:
@@ -272,9 +248,3 @@ def _plain(row: Row) -> Row:
         key: value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
         for key, value in row.items()
     }
-
-
-def iso_to_millis(value: str | None) -> int | None:
-    if value is None:
-        return None
-    return int(datetime.fromisoformat(value).timestamp() * 1000)

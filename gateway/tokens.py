@@ -22,11 +22,10 @@ from gateway.auth_keys import load_signing_keys
 from gateway.principal import Principal, Role
 from jobstream.errors import JobstreamError
 from jobstream.settings import AccountSettings
+from state import redis_keys
 
 ALGORITHM = "EdDSA"
 _REQUIRED_CLAIMS = ["sub", "role", "jti", "sid", "exp", "iat", "iss"]
-_REVOKED_TOKEN_KEY = "jobstream:auth:revoked:jti:"
-_REVOKED_SESSION_KEY = "jobstream:auth:revoked:sid:"
 
 
 class TokenError(JobstreamError):
@@ -129,7 +128,7 @@ class TokenService:
         claims = self.decode(token)
         try:
             revoked = await self._redis.exists(
-                _REVOKED_TOKEN_KEY + claims.token_id, _REVOKED_SESSION_KEY + claims.session_id
+                redis_keys.revoked_token(claims.token_id), redis_keys.revoked_session(claims.session_id)
             )
         except RedisError as error:
             raise RevocationUnavailableError(f"the token blacklist cannot be read: {error}") from error
@@ -141,11 +140,11 @@ class TokenService:
         """Blacklist one token until it would have expired anyway."""
         remaining = claims.expires_at - int(self._clock())
         if remaining > 0:
-            await self._blacklist(_REVOKED_TOKEN_KEY + claims.token_id, remaining + 1)
+            await self._blacklist(redis_keys.revoked_token(claims.token_id), remaining + 1)
 
     async def revoke_session(self, session_id: str) -> None:
         """Blacklist every access token issued in a session, for as long as the newest of them may live."""
-        await self._blacklist(_REVOKED_SESSION_KEY + session_id, self.access_ttl_s + 1)
+        await self._blacklist(redis_keys.revoked_session(session_id), self.access_ttl_s + 1)
 
     async def _blacklist(self, key: str, ttl_s: int) -> None:
         try:

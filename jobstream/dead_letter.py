@@ -34,8 +34,8 @@ from jobstream.errors import DependencyUnavailable
 from jobstream.failures import FailureKind, classify, describe
 from schemas.avro import EventSchema, Record
 from schemas.errors import SchemaError, UnknownWriterSchemaError
+from schemas.topics import DEAD_LETTER
 
-DEAD_LETTER_TOPIC = "dead_letter"
 _MAX_REASON_CHARS = 2000
 
 Headers = Sequence[tuple[str, bytes]]
@@ -178,6 +178,9 @@ def route_poison(
 class DeadLetterUnavailable(DependencyUnavailable):
     """Kafka did not acknowledge a dead letter in time; the caller must not move past the message."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__("kafka", message)
+
 
 class DeadLetterProducer:
     """Dead letters sent from outside a dataframe (a sink's batch write), acknowledged before `flush` returns.
@@ -207,7 +210,7 @@ class DeadLetterProducer:
                 self._failures.append(f"{poison.topic}[{poison.partition}]@{poison.offset}: {error}")
 
         self._producer.produce(
-            DEAD_LETTER_TOPIC,
+            DEAD_LETTER,
             value=poison.raw,
             key=key,
             headers=dead_letter_headers(poison, stage, original),

@@ -40,9 +40,9 @@ class RedisAddress:
 
 @dataclass(frozen=True)
 class NotificationSettings:
-    """The notification topology: its providers and its retry policy (times in milliseconds)."""
+    """The notification topology: its process (group, state, metrics port), providers and retry policy (ms)."""
 
-    consumer_group: str
+    topology: TopologySettings
     smtp_host: str
     smtp_port: int
     sender: str
@@ -56,7 +56,6 @@ class NotificationSettings:
     inline_budget_ms: int
     provider_timeout_ms: int
     dedup_ttl_s: int
-    metrics_port: int
 
 
 @dataclass(frozen=True)
@@ -314,10 +313,12 @@ def _local_dir(reader: _Reader) -> Path:
     return Path(reader.text("JOBSTREAM_LOCAL_DIR", str(PROJECT_ROOT / ".local"))).resolve()
 
 
-def _topology_settings(reader: _Reader, name: str, *, metrics_port: int) -> TopologySettings:
+def _topology_settings(
+    reader: _Reader, name: str, *, metrics_port: int, consumer_group: str | None = None
+) -> TopologySettings:
     prefix = f"JOBSTREAM_{name.upper()}_"
     settings = TopologySettings(
-        consumer_group=reader.text(f"{prefix}GROUP", f"jobstream-{name}"),
+        consumer_group=reader.text(f"{prefix}GROUP", consumer_group or f"jobstream-{name}"),
         state_dir=Path(reader.text(f"{prefix}STATE_DIR", str(_local_dir(reader) / "state" / name))).resolve(),
         metrics_port=reader.integer(f"{prefix}METRICS_PORT", metrics_port, minimum=0, maximum=65535),
         commit_interval_ms=reader.integer(f"{prefix}COMMIT_INTERVAL_MS", 1_000, minimum=10),
@@ -446,7 +447,7 @@ def _supervisor_settings(reader: _Reader) -> SupervisorSettings:
 
 def _notification_settings(reader: _Reader) -> NotificationSettings:
     settings = NotificationSettings(
-        consumer_group=reader.text("JOBSTREAM_NOTIFICATIONS_GROUP", "notifications"),
+        topology=_topology_settings(reader, "notifications", metrics_port=9467, consumer_group="notifications"),
         smtp_host=reader.text("JOBSTREAM_SMTP_HOST", "127.0.0.1"),
         smtp_port=reader.integer("JOBSTREAM_SMTP_PORT", 2525, minimum=1, maximum=65535),
         sender=reader.text("JOBSTREAM_NOTIFICATIONS_SENDER", "Jobstream <no-reply@jobstream.local>"),
@@ -462,7 +463,6 @@ def _notification_settings(reader: _Reader) -> NotificationSettings:
         inline_budget_ms=reader.integer("JOBSTREAM_NOTIFICATIONS_INLINE_BUDGET_MS", 2_000, minimum=1),
         provider_timeout_ms=reader.integer("JOBSTREAM_NOTIFICATIONS_PROVIDER_TIMEOUT_MS", 5_000, minimum=1),
         dedup_ttl_s=reader.integer("JOBSTREAM_NOTIFICATIONS_DEDUP_TTL_S", 14 * 24 * 3600, minimum=1),
-        metrics_port=reader.integer("JOBSTREAM_NOTIFICATIONS_METRICS_PORT", 9467, minimum=0, maximum=65535),
     )
     if settings.backoff_cap_ms < settings.backoff_base_ms:
         raise SettingsError(

@@ -22,6 +22,7 @@ from types import FrameType
 
 from quixstreams import Application
 
+from jobstream.backoff import Backoff
 from jobstream.failures import FailureKind, classify, describe
 
 logger = logging.getLogger(__name__)
@@ -29,17 +30,15 @@ logger = logging.getLogger(__name__)
 RecoveryHook = Callable[[BaseException], None]
 
 
+_REBUILD_BACKOFF = Backoff(base_s=1.0, cap_s=30.0)
+
+
 @dataclass(frozen=True)
 class RecoveryPolicy:
-    """Backoff between rebuilds: doubling from `base_s` up to `cap_s`, reset after a run of `stable_s`."""
+    """Backoff between rebuilds (1 s doubling to 30 s), counted from 1 again after a run of `stable_s`."""
 
-    base_s: float = 1.0
-    cap_s: float = 30.0
+    backoff: Backoff = _REBUILD_BACKOFF
     stable_s: float = 60.0
-
-    def delay_s(self, consecutive_failures: int, rng: random.Random) -> float:
-        step = min(self.cap_s, self.base_s * 2 ** (consecutive_failures - 1))
-        return step / 2 + rng.uniform(0, step / 2)
 
 
 def run_stage(
@@ -67,7 +66,7 @@ def run_stage(
             if classify(error) is not FailureKind.TRANSIENT:
                 raise
             failures = 1 if time.monotonic() - started >= policy.stable_s else failures + 1
-            delay_s = policy.delay_s(failures, rng)
+            delay_s = policy.backoff.delay_s(failures, rng)
             logger.error(
                 "stage %s stopped on a transient failure (%s); rebuilding it in %.1f s (failure %d in a row)",
                 name,

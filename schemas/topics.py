@@ -10,6 +10,21 @@ from dataclasses import dataclass, field
 
 DAY_MS = 24 * 60 * 60 * 1000
 
+# Every topic's name, for code to import: a name is never written as a string literal anywhere else.
+APPLICATION_CREATED = "application.created"
+JOB_LIFECYCLE = "job.lifecycle"
+APPLICATION_DECIDED = "application.decided"
+APPLICATION_STAGE_CHANGED = "application.stage_changed"
+JOB_VIEWED = "job.viewed"
+USER_REGISTERED = "user.registered"
+NOTIFICATION_REQUESTED = "notification.requested"
+NOTIFICATION_OUTCOME = "notification.outcome"
+NOTIFICATION_RETRY = "notification.retry"
+NOTIFICATION_DEAD_LETTER = "notification.dead_letter"
+DEAD_LETTER = "dead_letter"
+ANALYTICS_JOB_MINUTE = "analytics.job_minute"
+ANALYTICS_COMPANY_HOUR = "analytics.company_hour"
+
 # application.created and job.lifecycle are joined per job: keep these equal.
 JOB_PARTITIONS = 6
 
@@ -42,7 +57,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
     rf = replication_factor
     return (
         TopicSpec(
-            name="application.created",
+            name=APPLICATION_CREATED,
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="job_id",
@@ -52,7 +67,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             retention_ms=365 * DAY_MS,
         ),
         TopicSpec(
-            name="job.lifecycle",
+            name=JOB_LIFECYCLE,
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="job_id",
@@ -63,7 +78,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             retention_ms=-1,
         ),
         TopicSpec(
-            name="application.decided",
+            name=APPLICATION_DECIDED,
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="job_id",
@@ -72,7 +87,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             retention_ms=365 * DAY_MS,
         ),
         TopicSpec(
-            name="application.stage_changed",
+            name=APPLICATION_STAGE_CHANGED,
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="job_id",
@@ -81,7 +96,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             retention_ms=365 * DAY_MS,
         ),
         TopicSpec(
-            name="job.viewed",
+            name=JOB_VIEWED,
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="job_id",
@@ -89,7 +104,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             event="job_viewed",
         ),
         TopicSpec(
-            name="user.registered",
+            name=USER_REGISTERED,
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="user_id",
@@ -98,7 +113,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             retention_ms=365 * DAY_MS,
         ),
         TopicSpec(
-            name="notification.requested",
+            name=NOTIFICATION_REQUESTED,
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="recipient_id",
@@ -106,7 +121,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             event="notification_requested",
         ),
         TopicSpec(
-            name="notification.outcome",
+            name=NOTIFICATION_OUTCOME,
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="recipient_id",
@@ -114,7 +129,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             event="notification_outcome",
         ),
         TopicSpec(
-            name="notification.retry",
+            name=NOTIFICATION_RETRY,
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="recipient_id",
@@ -122,7 +137,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             event="notification_requested",
         ),
         TopicSpec(
-            name="notification.dead_letter",
+            name=NOTIFICATION_DEAD_LETTER,
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="recipient_id",
@@ -131,7 +146,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             retention_ms=30 * DAY_MS,
         ),
         TopicSpec(
-            name="dead_letter",
+            name=DEAD_LETTER,
             partitions=3,
             replication_factor=rf,
             key="the original message's key",
@@ -140,7 +155,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             retention_ms=30 * DAY_MS,
         ),
         TopicSpec(
-            name="analytics.job_minute",
+            name=ANALYTICS_JOB_MINUTE,
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="job_id",
@@ -149,7 +164,7 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             retention_ms=90 * DAY_MS,
         ),
         TopicSpec(
-            name="analytics.company_hour",
+            name=ANALYTICS_COMPANY_HOUR,
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="company_id",

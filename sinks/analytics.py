@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from pymysql.cursors import Cursor
 from quixstreams.sinks.base.item import SinkItem
 
+from schemas.topics import ANALYTICS_COMPANY_HOUR, ANALYTICS_JOB_MINUTE
 from sinks.upsert import latest, newer, upsert, utc
 
 _STATS = ("applications", "accepted", "rejected", "rejected_by_reason", "views", "conversion")
 
 
 class JobWindowsMapping:
-    topic = "analytics.job_minute"
+    topic = ANALYTICS_JOB_MINUTE
     tables = ("job_window_stats",)
 
     def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None:
@@ -33,7 +34,7 @@ class JobWindowsMapping:
 
 
 class CompanyWindowsMapping:
-    topic = "analytics.company_hour"
+    topic = ANALYTICS_COMPANY_HOUR
     tables = ("company_window_stats",)
 
     def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None:

@@ -6,14 +6,15 @@ import redis
 from quixstreams import Application
 from quixstreams.dataframe import StreamingDataFrame
 
-from jobstream.dead_letter import DEAD_LETTER_TOPIC, DeadLetterOnError, DeadLetterProducer, EventDecoder, route_poison
+from jobstream.dead_letter import DeadLetterProducer, EventDecoder, route_poison
+from jobstream.mysql import MySQLPool
+from jobstream.quix_app import build_application
 from jobstream.settings import Settings, SinkSettings
-from jobstream.stage_metrics import STATISTICS_INTERVAL_MS, StageMetrics
+from jobstream.stage_metrics import StageMetrics
 from schemas.avro import EventSchema, load_event_schemas
-from schemas.topics import topic_catalog
+from schemas.topics import DEAD_LETTER, topic_catalog
 from sinks.isolation import DeadLetterRejected
 from sinks.models import read_models
-from sinks.mysql_pool import MySQLPool
 from sinks.mysql_sink import MySQLUpsertSink, RetryPolicy
 from sinks.redis_plans import plans
 from sinks.redis_sink import RedisReadModelSink
@@ -21,7 +22,13 @@ from sinks.redis_sink import RedisReadModelSink
 
 def mysql_pool(settings: Settings, database: str | None = None) -> MySQLPool:
     sinks = settings.sinks
-    return MySQLPool(settings.mysql, sinks.mysql_pool_size, sinks.timeout_s, sinks.lock_wait_timeout_s, database)
+    return MySQLPool(
+        settings.mysql,
+        sinks.mysql_pool_size,
+        timeout_s=sinks.timeout_s,
+        lock_wait_timeout_s=sinks.lock_wait_timeout_s,
+        database=database,
+    )
 
 
 def build_mysql_application(settings: Settings, metrics: StageMetrics, models: list[str] | None = None) -> Application:
@@ -58,29 +65,20 @@ def build_redis_application(settings: Settings, metrics: StageMetrics) -> Applic
 
 def _application(settings: Settings, group: str, metrics: StageMetrics) -> Application:
     sinks: SinkSettings = settings.sinks
-    return Application(
-        broker_address=settings.kafka_bootstrap,
+    return build_application(
+        settings.kafka_bootstrap,
         consumer_group=group,
-        auto_offset_reset="earliest",
-        commit_interval=sinks.commit_interval_ms / 1000,
+        state_dir=settings.local_dir / "state" / group,
+        metrics=metrics,
+        processing_guarantee="at-least-once",
+        commit_interval_s=sinks.commit_interval_ms / 1000,
         commit_every=sinks.batch_max_messages,
+        session_timeout_ms=sinks.session_timeout_ms,
         # Catalog topics are created by `stack up`; a sink never invents one with Quix's defaults.
         auto_create_topics=False,
         use_changelog_topics=False,
-        processing_guarantee="at-least-once",
-        state_dir=settings.local_dir / "state" / group,
         # Sinks only read: a paused partition must not pile up more than one batch.
         max_partition_buffer_size=sinks.batch_max_messages,
-        # Quix checks whether a checkpoint is due only between polls; with its default poll timeout of 1 s, a
-        # batch that arrived just after a poll waited up to a second more before it was written.
-        consumer_poll_timeout=0.05,
-        consumer_extra_config={
-            "session.timeout.ms": sinks.session_timeout_ms,
-            "statistics.interval.ms": STATISTICS_INTERVAL_MS,
-            "stats_cb": metrics.statistics,
-        },
-        on_message_processed=metrics.message_processed,
-        on_processing_error=DeadLetterOnError(DeadLetterProducer(settings.kafka_bootstrap), group, metrics.poison),
     )
 
 
@@ -95,6 +93,6 @@ def _event(settings: Settings, topic: str) -> EventSchema:
 def _decoded(app: Application, group: str, topic: str, event: EventSchema, metrics: StageMetrics) -> StreamingDataFrame:
     """`topic`'s records, decoded in the dataframe: what no schema reads goes to ``dead_letter`` with its reason."""
     raw = app.dataframe(app.topic(topic, key_deserializer="bytes", value_deserializer="bytes"))
-    dead_letters = app.topic(DEAD_LETTER_TOPIC, key_serializer="bytes", value_serializer="bytes")
+    dead_letters = app.topic(DEAD_LETTER, key_serializer="bytes", value_serializer="bytes")
     decoded = raw.apply(EventDecoder({topic: event}, None), metadata=True)
     return route_poison(decoded, dead_letters, group, metrics.poison).apply(lambda value: value.record)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pymysql.cursors import Cursor
 from quixstreams.sinks.base.item import SinkItem
 
+from schemas.topics import APPLICATION_DECIDED
 from sinks.funnel import refresh_funnel
 from sinks.upsert import latest, newer, upsert, utc
 
@@ -40,7 +41,7 @@ _VERSIONED = (
 
 
 class DecisionsMapping:
-    topic = "application.decided"
+    topic = APPLICATION_DECIDED
     tables = ("applications", "job_funnel")
 
     def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None:

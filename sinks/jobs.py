@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pymysql.cursors import Cursor
 from quixstreams.sinks.base.item import SinkItem
 
+from schemas.topics import JOB_LIFECYCLE
 from sinks.upsert import latest, newer, upsert, utc
 
 _COLUMNS = (
@@ -31,7 +32,7 @@ _TAG_MAX = 40
 
 
 class JobsMapping:
-    topic = "job.lifecycle"
+    topic = JOB_LIFECYCLE
     tables = ("jobs", "job_tags")
 
     def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None:

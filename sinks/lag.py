@@ -54,7 +54,7 @@ def jobstream_groups(settings: Settings) -> list[str]:
         settings.sinks.redis_group,
         settings.acceptance.consumer_group,
         settings.analytics.topology.consumer_group,
-        settings.notifications.consumer_group,
+        settings.notifications.topology.consumer_group,
     ]
 
 

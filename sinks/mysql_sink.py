@@ -10,7 +10,6 @@ whose values MySQL refuses is isolated and handed to `Rejected` (`sinks.isolatio
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ from pymysql.cursors import Cursor
 from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 from quixstreams.sinks.base.item import SinkItem
 
+from jobstream.backoff import Backoff
+from jobstream.mysql import MySQLPool
 from jobstream.settings import SinkSettings
 from sinks.isolation import Rejected, write_isolating
-from sinks.mysql_pool import MySQLPool
 
 logger = logging.getLogger(__name__)
 
@@ -44,23 +44,19 @@ class Mapping(Protocol):
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """A batch write's attempts, with `backoff` between them; past the last, pause for `backpressure_s`."""
+
     max_attempts: int
-    backoff_base_s: float
-    backoff_cap_s: float
+    backoff: Backoff
     backpressure_s: float
 
     @classmethod
     def from_settings(cls, sinks: SinkSettings) -> RetryPolicy:
         return cls(
             max_attempts=sinks.max_attempts,
-            backoff_base_s=sinks.backoff_base_ms / 1000,
-            backoff_cap_s=sinks.backoff_cap_ms / 1000,
+            backoff=Backoff(base_s=sinks.backoff_base_ms / 1000, cap_s=sinks.backoff_cap_ms / 1000),
             backpressure_s=sinks.backpressure_s,
         )
-
-    def backoff_s(self, failed_attempts: int) -> float:
-        """Full jitter, so writers that collided do not collide again at the same instant."""
-        return random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** (failed_attempts - 1)))
 
 
 class MySQLUpsertSink(BatchingSink):
@@ -106,7 +102,7 @@ class MySQLUpsertSink(BatchingSink):
                 if attempt == self._retry.max_attempts:
                     logger.warning("%r: MySQL error %s after %d attempts, pausing: %s", self, code, attempt, error)
                     raise SinkBackpressureError(retry_after=self._retry.backpressure_s) from error
-                time.sleep(self._retry.backoff_s(attempt))
+                time.sleep(self._retry.backoff.delay_s(attempt))
 
     def _transaction(self, items: Sequence[SinkItem]) -> None:
         with self._pool.connection() as connection:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pymysql.cursors import Cursor
 from quixstreams.sinks.base.item import SinkItem
 
+from schemas.topics import NOTIFICATION_OUTCOME
 from sinks.upsert import latest, newer, upsert, utc
 
 _COLUMNS = (
@@ -24,7 +25,7 @@ _ERROR_MAX = 500
 
 
 class NotificationsMapping:
-    topic = "notification.outcome"
+    topic = NOTIFICATION_OUTCOME
     tables = ("notification_log",)
 
     def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 from quixstreams.sinks.base.item import SinkItem
 
+from jobstream.clock import epoch_ms
+from schemas.topics import APPLICATION_DECIDED, APPLICATION_STAGE_CHANGED, JOB_LIFECYCLE
 from state import redis_keys
 
 # ["hset_newer", key, version_field, version, [field, value, ...]] | ["zadd", key, score, member]
@@ -25,14 +27,10 @@ def _text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return str(_millis(value))
+        return str(epoch_ms(value))
     if isinstance(value, bool):
         return "1" if value else "0"
     return str(value)
-
-
-def _millis(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 def job_plan(item: SinkItem) -> list[Op]:
@@ -61,7 +59,7 @@ def decision_plan(item: SinkItem) -> list[Op]:
         [
             "zadd",
             redis_keys.candidate_applications(decision["candidate_id"]),
-            str(_millis(decision["submitted_at"])),
+            str(epoch_ms(decision["submitted_at"])),
             decision["application_id"],
         ],
         ["hincrby", counters, "applications", "1"],
@@ -86,9 +84,9 @@ def stage_plan(item: SinkItem) -> list[Op]:
 def plans() -> dict[str, Plan]:
     """The plan of each topic the Redis sink reads."""
     return {
-        "job.lifecycle": job_plan,
-        "application.decided": decision_plan,
-        "application.stage_changed": stage_plan,
+        JOB_LIFECYCLE: job_plan,
+        APPLICATION_DECIDED: decision_plan,
+        APPLICATION_STAGE_CHANGED: stage_plan,
     }
 
 

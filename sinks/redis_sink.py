@@ -92,7 +92,7 @@ class RedisReadModelSink(BatchingSink):
                 if attempt == self._retry.max_attempts:
                     logger.warning("%r: Redis unavailable after %d attempts, pausing: %s", self, attempt, error)
                     raise SinkBackpressureError(retry_after=self._retry.backpressure_s) from error
-            time.sleep(self._retry.backoff_s(attempt))
+            time.sleep(self._retry.backoff.delay_s(attempt))
         raise SinkBackpressureError(retry_after=self._retry.backpressure_s)
 
     def _apply(self, offset_key: str, items: Sequence[SinkItem]) -> bool:

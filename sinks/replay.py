@@ -24,6 +24,7 @@ from quixstreams.sinks.base.item import SinkItem
 from tqdm import tqdm
 
 from jobstream.errors import JobstreamError
+from jobstream.mysql import MySQLPool
 from jobstream.settings import Settings
 from schemas.avro import EventSchema, load_event_schemas
 from schemas.errors import SchemaError
@@ -32,7 +33,6 @@ from sinks.app import mysql_pool
 from sinks.checksum import model_checksum
 from sinks.isolation import Refused
 from sinks.models import ReadModel, read_models
-from sinks.mysql_pool import MySQLPool
 from sinks.mysql_sink import MySQLUpsertSink, RetryPolicy
 
 SHADOW = "__shadow"

@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from pymysql.cursors import Cursor
 from quixstreams.sinks.base.item import SinkItem
 
+from schemas.topics import APPLICATION_STAGE_CHANGED
 from sinks.funnel import refresh_funnel
 from sinks.upsert import latest, newer, upsert, utc
 
 
 class StagesMapping:
-    topic = "application.stage_changed"
+    topic = APPLICATION_STAGE_CHANGED
     tables = ("applications", "application_stage_history", "job_funnel")
 
     def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None:

@@ -8,10 +8,12 @@ so a version column must be assigned last: `newer()` compares against the stored
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymysql.cursors import Cursor
+
+from jobstream.clock import db_utc
 
 Row = tuple[Any, ...]
 # Rows per statement: large enough to amortize the round trip, small enough for max_allowed_packet.
@@ -49,8 +51,4 @@ def upsert(
 
 def utc(moment: datetime | None) -> datetime | None:
     """A naive UTC datetime for a DATETIME column (events decode as aware datetimes)."""
-    if moment is None:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+    return None if moment is None else db_utc(moment)

@@ -1,4 +1,7 @@
-"""The Redis key layout of the read models, declared once: every key a sink writes or a reader reads.
+"""Every Redis key Jobstream uses, declared once: the read models the sinks write, and the gateway's and the
+notification topology's own working state. All of them start with ``jobstream:``.
+
+Read models (written only by the Redis sink):
 
 | key | type | holds |
 | --- | --- | --- |
@@ -8,6 +11,17 @@
 | ``jobstream:candidate:{candidate_id}:applications`` | sorted set | application_id scored by submitted_at (ms) |
 | ``jobstream:application:{application_id}`` | hash | job_id, status, reason, stage, ``version``, ``stage_version`` |
 | ``jobstream:sink:{group}:offset:{topic}:{partition}`` | string | the last offset a Redis sink applied |
+
+Working state:
+
+| key | type | holds |
+| --- | --- | --- |
+| ``jobstream:auth:revoked:jti:{token_id}``, ``...:sid:{session_id}`` | string | a revoked access token or session |
+| ``jobstream:ratelimit:{limit}`` | string | a GCRA limit's theoretical arrival time |
+| ``jobstream:gateway:idempotency:{scope}`` | string | an Idempotency-Key's fingerprint and application id |
+| ``jobstream:gateway:job:{job_id}``, ``...:job-lock:{job_id}`` | string | the gateway's copy of a job, its edit lock |
+| ``jobstream:cache:{name}:{key}``, ``jobstream:cache-lock:{name}:{key}`` | string | a cached read, its refresh lock |
+| ``jobstream:notifications:delivered:{id}``, ``...:sending:{id}`` | string | delivered, or being sent |
 """
 
 from __future__ import annotations
@@ -42,3 +56,43 @@ def application(application_id: str) -> str:
 
 def sink_offset(group: str, topic: str, partition: int) -> str:
     return f"{PREFIX}sink:{group}:offset:{topic}:{partition}"
+
+
+def revoked_token(token_id: str) -> str:
+    return f"{PREFIX}auth:revoked:jti:{token_id}"
+
+
+def revoked_session(session_id: str) -> str:
+    return f"{PREFIX}auth:revoked:sid:{session_id}"
+
+
+def rate_limit(limit: str) -> str:
+    return f"{PREFIX}ratelimit:{limit}"
+
+
+def idempotency(scope: str) -> str:
+    return f"{PREFIX}gateway:idempotency:{scope}"
+
+
+def gateway_job(job_id: str) -> str:
+    return f"{PREFIX}gateway:job:{job_id}"
+
+
+def gateway_job_lock(job_id: str) -> str:
+    return f"{PREFIX}gateway:job-lock:{job_id}"
+
+
+def cached(name: str, key: str) -> str:
+    return f"{PREFIX}cache:{name}:{key}"
+
+
+def cache_lock(name: str, key: str) -> str:
+    return f"{PREFIX}cache-lock:{name}:{key}"
+
+
+def notification_delivered(notification_id: str) -> str:
+    return f"{PREFIX}notifications:delivered:{notification_id}"
+
+
+def notification_sending(notification_id: str) -> str:
+    return f"{PREFIX}notifications:sending:{notification_id}"

@@ -22,12 +22,12 @@ from gateway.accounts_passwords import PasswordHashing
 from gateway.accounts_profiles import ProfileCache
 from gateway.accounts_store import AccountStore
 from gateway.authentication import authentication_middleware
-from gateway.breaker import CircuitBreaker
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.metrics import GatewayMetrics
-from gateway.mysql_pool import create_mysql_pool
+from gateway.mysql import GatewayMySQL
 from gateway.ratelimit import LocalGcra, RateLimiter
 from gateway.tokens import token_service
+from jobstream.breaker import CircuitBreaker
 from jobstream.settings import Settings
 from schemas import load_event_schemas
 from state.migrate import connect
@@ -232,10 +232,9 @@ async def accounts_client(settings: Settings, async_redis: aioredis.Redis) -> As
             account_settings = dataclasses.replace(settings.accounts, **account_overrides)
             redis_breaker = CircuitBreaker("redis", failures=5, reset_s=1, errors=(redis.RedisError, OSError))
             mysql_breaker = CircuitBreaker("mysql", failures=5, reset_s=1, errors=(pymysql.OperationalError,))
-            pool = create_mysql_pool(settings.mysql, 4)
-            stack.callback(pool.close)
-            store = AccountStore(pool, max_connections=4, breaker=mysql_breaker)
-            stack.callback(store.close)
+            mysql = GatewayMySQL(settings.mysql, 4, mysql_breaker)
+            stack.callback(mysql.close)
+            store = AccountStore(mysql)
             passwords = PasswordHashing(PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1), max_concurrency=2)
             stack.callback(passwords.close)
             tokens = token_service(account_settings, async_redis)

@@ -7,15 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from schemas.topics import NOTIFICATION_REQUESTED
 from tests.test_acceptance import DictState, _send_application, _send_job, _settle
 from tests.topology_harness import EVENTS, TopicReader, application_record, ids, job_record
-from topologies.acceptance_messages import NOTIFICATION_TOPIC, decision_messages
+from topologies.acceptance_messages import decision_messages
 from topologies.acceptance_rules import JobBook, Rejection
 from topologies.templates import render
 
 
 def _notifications(messages):
-    return {m.record["template"]: m.record for m in messages if m.topic == NOTIFICATION_TOPIC}
+    return {m.record["template"]: m.record for m in messages if m.topic == NOTIFICATION_REQUESTED}
 
 
 def test_an_application_with_contact_email_notifies_the_candidate_by_email_and_the_employer_by_push():
@@ -47,7 +48,7 @@ def test_an_application_without_contact_email_falls_back_to_push_to_the_candidat
     [candidate] = [
         m.record
         for m in decision_messages(book.decide(application))
-        if m.topic == NOTIFICATION_TOPIC and m.record["template"] == "application_received"
+        if m.topic == NOTIFICATION_REQUESTED and m.record["template"] == "application_received"
     ]
     assert (candidate["channel"], candidate["address"]) == ("push", application["candidate_id"])
 
@@ -87,7 +88,7 @@ def test_the_email_channel_renders_the_candidates_template_from_the_params_sent(
     [email] = [
         m.record
         for m in decision_messages(decision)
-        if m.topic == NOTIFICATION_TOPIC and m.record["channel"] == "email"
+        if m.topic == NOTIFICATION_REQUESTED and m.record["channel"] == "email"
     ]
     rendered = render(email["template"], "email", email["params"])
     assert email["template"] == ("application_received" if reason is None else "application_rejected")
@@ -109,7 +110,7 @@ def test_applications_decoded_from_each_version_pick_the_channel_by_contact_emai
         [candidate] = [
             m.record
             for m in decision_messages(book.decide(decoded))
-            if m.topic == NOTIFICATION_TOPIC and m.record["recipient_id"] == record["candidate_id"]
+            if m.topic == NOTIFICATION_REQUESTED and m.record["recipient_id"] == record["candidate_id"]
         ]
         channels.append((version.version, candidate["channel"]))
     assert channels == [(v.version, "email" if v.version >= 3 else "push") for v in event.versions]

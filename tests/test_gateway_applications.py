@@ -16,11 +16,11 @@ from starlette.requests import Request
 from gateway.accounts_profiles import ProfileCache
 from gateway.accounts_store import AccountStore
 from gateway.applications import CandidateContacts
-from gateway.breaker import CircuitBreaker
 from gateway.errors import ApiError
-from gateway.mysql_pool import create_mysql_pool
+from gateway.mysql import GatewayMySQL
 from gateway.principal import Role
 from gateway.validation import read_json
+from jobstream.breaker import CircuitBreaker
 from jobstream.settings import MySQLAddress
 from schemas import load_event_schemas
 from tests.kafka_helpers import consume_until
@@ -124,8 +124,8 @@ async def test_with_redis_and_mysql_unreachable_the_contact_email_is_none_not_an
     unreachable = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2)
     redis_breaker = CircuitBreaker("redis", failures=2, reset_s=30, errors=(redis.RedisError, OSError, TimeoutError))
     mysql_breaker = CircuitBreaker("mysql", failures=2, reset_s=30, errors=(pymysql.OperationalError, OSError))
-    pool = create_mysql_pool(MySQLAddress("127.0.0.1", 1, "nobody", "", settings.mysql.database), 2)
-    store = AccountStore(pool, max_connections=2, breaker=mysql_breaker)
+    mysql = GatewayMySQL(MySQLAddress("127.0.0.1", 1, "nobody", "", settings.mysql.database), 2, mysql_breaker)
+    store = AccountStore(mysql)
     contacts = CandidateContacts(ProfileCache(unreachable, redis_breaker, ttl_s=60), store)
     try:
         started = time.monotonic()
@@ -133,8 +133,7 @@ async def test_with_redis_and_mysql_unreachable_the_contact_email_is_none_not_an
         elapsed = time.monotonic() - started
     finally:
         await unreachable.aclose()
-        store.close()
-        pool.close()
+        mysql.close()
 
     assert answers == [None] * 4
     assert elapsed < 2.0
@@ -146,8 +145,8 @@ async def test_a_hanging_mysql_delays_the_lookup_only_up_to_its_bound(settings, 
     with socket.create_server(("127.0.0.1", 0)) as silent:
         port = silent.getsockname()[1]
         breaker = CircuitBreaker("mysql", failures=5, reset_s=30, errors=(pymysql.OperationalError, OSError))
-        pool = create_mysql_pool(MySQLAddress("127.0.0.1", port, "nobody", "", settings.mysql.database), 1)
-        store = AccountStore(pool, max_connections=1, breaker=breaker)
+        mysql = GatewayMySQL(MySQLAddress("127.0.0.1", port, "nobody", "", settings.mysql.database), 1, breaker)
+        store = AccountStore(mysql)
         redis_breaker = CircuitBreaker("redis", failures=5, reset_s=30, errors=(redis.RedisError, OSError))
         contacts = CandidateContacts(ProfileCache(async_redis, redis_breaker, ttl_s=60), store, timeout_s=0.3)
         try:
@@ -155,8 +154,7 @@ async def test_a_hanging_mysql_delays_the_lookup_only_up_to_its_bound(settings, 
             email = await contacts.email(str(uuid.uuid4()))  # not cached: goes to the silent "MySQL"
             elapsed = time.monotonic() - started
         finally:
-            store.close()  # waits for the stuck handshake to time out on its thread
-            pool.close()
+            mysql.close()  # waits for the stuck handshake to time out on its thread
 
     assert email is None
     assert 0.25 <= elapsed < 1.0

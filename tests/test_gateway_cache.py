@@ -4,8 +4,8 @@ import uuid
 import pytest
 import redis
 
-from gateway.breaker import CircuitBreaker
 from gateway.cache import SwrCache
+from jobstream.breaker import CircuitBreaker
 
 pytestmark = pytest.mark.anyio
 

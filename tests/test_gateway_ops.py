@@ -7,12 +7,13 @@ import pytest
 from starlette.applications import Starlette
 
 from gateway.app import build_app
-from gateway.breaker import CircuitBreaker, CircuitOpen
+from gateway.mysql import GatewayMySQL
 from gateway.ops import OpsRoutes
 from gateway.principal import Role
 from gateway.producer import EventProducer
 from gateway.ratelimit import LocalGcra, Rate
 from gateway.readmodels import ReadModels
+from jobstream.breaker import CircuitBreaker, CircuitOpen
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +65,8 @@ async def test_gauges_read_their_source_at_each_scrape(gateway_factory, gateway_
 async def test_concurrent_readiness_probes_ping_each_store_once_a_second(settings, async_redis):
     breaker = CircuitBreaker("test", failures=5, reset_s=1, errors=(OSError,))
     producer = EventProducer(settings.kafka_bootstrap, {}, ack_timeout_s=1, retry_after_s=1, breaker=breaker)
-    read_models = ReadModels(settings.mysql, pool_size=2, breaker=breaker)
+    mysql = GatewayMySQL(settings.mysql, 2, breaker)
+    read_models = ReadModels(mysql)
     pings = {"kafka": 0, "mysql": 0, "redis": 0}
 
     def counted(name, probe):
@@ -86,7 +88,7 @@ async def test_concurrent_readiness_probes_ping_each_store_once_a_second(setting
             await asyncio.sleep(1.1)
             later = await client.get("/readyz")
     finally:
-        await asyncio.to_thread(read_models.close)
+        await asyncio.to_thread(mysql.close)
 
     assert [r.status_code for r in flood] == [200] * 50 and cached.status_code == 200
     assert after_flood == {"kafka": 1, "mysql": 1, "redis": 1}
@@ -217,7 +219,7 @@ async def test_an_open_breaker_fails_fast_then_lets_one_trial_through():
     result = await breaker.call(working)
 
     assert calls == ["fail", "fail", "ok"]
-    assert refused.value.status == 503 and refused.value.headers["Retry-After"] == "5"
+    assert refused.value.dependency == "mysql" and refused.value.retry_after_s == 5
     assert (result, breaker.state) == ("ok", "closed")
 
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 import redis
 
+from state import redis_keys
 from tests.gateway_process import gateway_process
 
 pytestmark = pytest.mark.anyio
@@ -43,7 +44,7 @@ async def test_the_server_believes_no_x_forwarded_for_unless_told_to(settings, t
     statuses = {}
     for trusted in ("", "127.0.0.1"):
         with redis.Redis.from_url(private, socket_timeout=5) as limits_db:
-            for key in limits_db.scan_iter(match="ratelimit:*"):
+            for key in limits_db.scan_iter(match=redis_keys.rate_limit("*")):
                 limits_db.delete(key)
         with gateway_process(tmp_path, env=env, trusted_proxies=trusted, **limits) as gateway:
             async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:

@@ -14,12 +14,13 @@ import pytest
 from quixstreams.sinks import SinkBackpressureError
 from quixstreams.sinks.base.item import SinkItem
 
+from jobstream.backoff import Backoff
+from jobstream.mysql import MySQLPool
 from jobstream.settings import Settings
 from sinks.analytics import CompanyWindowsMapping, JobWindowsMapping
 from sinks.applications import DecisionsMapping
 from sinks.checksum import model_checksum
 from sinks.jobs import JobsMapping
-from sinks.mysql_pool import MySQLPool
 from sinks.mysql_sink import Mapping, MySQLUpsertSink, RetryPolicy
 from sinks.notifications import NotificationsMapping
 from sinks.stages import StagesMapping
@@ -36,7 +37,7 @@ ALL_TABLES = (
     "job_window_stats",
     "company_window_stats",
 )
-FAST = RetryPolicy(max_attempts=3, backoff_base_s=0.01, backoff_cap_s=0.05, backpressure_s=7)
+FAST = RetryPolicy(max_attempts=3, backoff=Backoff(base_s=0.01, cap_s=0.05), backpressure_s=7)
 
 
 def new_id() -> str:
@@ -128,7 +129,7 @@ def pool_factory(settings: Settings, scratch_database: str) -> Iterator:
     pools: list[MySQLPool] = []
 
     def make(size: int = 2, lock_wait_s: int = 2) -> MySQLPool:
-        pool = MySQLPool(settings.mysql, size, 3, lock_wait_s, database=scratch_database)
+        pool = MySQLPool(settings.mysql, size, timeout_s=3, lock_wait_timeout_s=lock_wait_s, database=scratch_database)
         pools.append(pool)
         return pool
 
@@ -279,7 +280,7 @@ def test_a_candidate_reapplying_after_job_unknown_keeps_the_newest_decision_what
 
 def test_concurrent_writers_with_overlapping_keys_in_opposite_order_never_deadlock(pool_factory, db):
     # One attempt only: a deadlock would surface as SinkBackpressureError instead of being retried away.
-    once = RetryPolicy(max_attempts=1, backoff_base_s=0.01, backoff_cap_s=0.01, backpressure_s=1)
+    once = RetryPolicy(max_attempts=1, backoff=Backoff(base_s=0.01, cap_s=0.01), backpressure_s=1)
     pool = pool_factory(size=2)
     job_id = new_id()
     rows = [(decided_event(new_id(), job_id, new_id()), n) for n in range(300)]
@@ -343,7 +344,7 @@ def test_an_unreachable_mysql_raises_backpressure_with_retry_after(settings, scr
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     address = type(settings.mysql)(**{**settings.mysql.__dict__, "port": closed_port})
-    pool = MySQLPool(address, 2, 1, 1, database=scratch_database)
+    pool = MySQLPool(address, 2, timeout_s=1, lock_wait_timeout_s=1, database=scratch_database)
     started = time.monotonic()
     with pytest.raises(SinkBackpressureError) as raised:
         write(pool, JobsMapping(), items((job_event(new_id(), new_id()), 1)))
@@ -361,7 +362,7 @@ def test_a_lock_wait_timeout_is_retried_until_the_lock_is_released(pool_factory,
         cursor.execute("SELECT * FROM jobs WHERE job_id = %s FOR UPDATE", (job_id,))
         releaser = threading.Timer(2.5, holder.rollback)
         releaser.start()
-        patient = RetryPolicy(max_attempts=4, backoff_base_s=0.05, backoff_cap_s=0.1, backpressure_s=1)
+        patient = RetryPolicy(max_attempts=4, backoff=Backoff(base_s=0.05, cap_s=0.1), backpressure_s=1)
         write(pool, JobsMapping(), items((job_event(job_id, company_id, "closed", 1), 2)), patient)
         releaser.join()
     assert query(db, "SELECT status FROM jobs") == (("closed",),)
@@ -374,7 +375,7 @@ def test_a_lock_held_past_every_attempt_pauses_the_sink_with_backpressure(pool_f
     with connect(settings.mysql, scratch_database) as holder, holder.cursor() as cursor:
         cursor.execute("BEGIN")
         cursor.execute("SELECT * FROM jobs WHERE job_id = %s FOR UPDATE", (job_id,))
-        two = RetryPolicy(max_attempts=2, backoff_base_s=0.01, backoff_cap_s=0.01, backpressure_s=3)
+        two = RetryPolicy(max_attempts=2, backoff=Backoff(base_s=0.01, cap_s=0.01), backpressure_s=3)
         with pytest.raises(SinkBackpressureError) as raised:
             write(pool, JobsMapping(), items((job_event(job_id, company_id, "closed", 1), 2)), two)
         holder.rollback()

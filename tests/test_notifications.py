@@ -27,19 +27,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from jobstream.backoff import Backoff
 from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.errors import SettingsError
 from jobstream.settings import PROJECT_ROOT, Settings
 from schemas.avro import load_event_schemas
+from schemas.topics import NOTIFICATION_DEAD_LETTER, NOTIFICATION_OUTCOME, NOTIFICATION_REQUESTED, NOTIFICATION_RETRY
 from stack.smtp import SmtpCapture, captured_mail, wait_for_mail
 from tests.kafka_helpers import consume_until, header, idempotent_producer
-from topologies.notifications_delivery import RetryPolicy
-from topologies.notifications_topics import (
-    DEAD_LETTER_TOPIC,
-    OUTCOME_TOPIC,
-    REQUESTED_TOPIC,
-    RETRY_TOPIC,
-)
+from topologies.notifications_delivery import DeliveryPolicy
 from topologies.templates import TEMPLATES, TemplateError, render
 
 EVENTS = load_event_schemas()
@@ -168,7 +164,7 @@ class Topology:
 
     def produce(self, value: bytes, key: str, partition: int | None = None, headers: list | None = None) -> None:
         extra = {} if partition is None else {"partition": partition}
-        self.producer.produce(REQUESTED_TOPIC, value=value, key=key, headers=headers or [], **extra)
+        self.producer.produce(NOTIFICATION_REQUESTED, value=value, key=key, headers=headers or [], **extra)
         assert self.producer.flush(10) == 0
 
     def consumer(self, topic: str) -> Consumer:
@@ -177,7 +173,7 @@ class Topology:
         return consumer
 
     def outcomes(self, notification_id: str, count: int = 1, timeout_s: float = 20.0) -> list[dict]:
-        consumer = self.consumer(OUTCOME_TOPIC)
+        consumer = self.consumer(NOTIFICATION_OUTCOME)
         try:
             messages = consume_until(
                 consumer,
@@ -215,10 +211,10 @@ def _free_port_pair() -> int:
 @pytest.fixture(scope="module")
 def topology(settings, smtp, webhook, tmp_path_factory) -> Iterator[Topology]:
     group = f"test-notifications-{uuid.uuid4().hex[:8]}"
-    commit_at_end(settings.kafka_bootstrap, group, [REQUESTED_TOPIC])
-    commit_at_end(settings.kafka_bootstrap, f"{group}.retry", [RETRY_TOPIC])
+    commit_at_end(settings.kafka_bootstrap, group, [NOTIFICATION_REQUESTED])
+    commit_at_end(settings.kafka_bootstrap, f"{group}.retry", [NOTIFICATION_RETRY])
     start_offsets = _end_offsets(
-        settings.kafka_bootstrap, [OUTCOME_TOPIC, DEAD_LETTER_TOPIC, "dead_letter", RETRY_TOPIC]
+        settings.kafka_bootstrap, [NOTIFICATION_OUTCOME, NOTIFICATION_DEAD_LETTER, "dead_letter", NOTIFICATION_RETRY]
     )
     metrics_port = _free_port_pair()
     local_dir = tmp_path_factory.mktemp("local")
@@ -323,7 +319,7 @@ def test_a_failure_that_outlasts_the_inline_budget_is_retried_from_the_retry_top
     request = topology.request(address=f"sluggish1-{uuid.uuid4().hex}@example.test")
     [outcome] = topology.outcomes(request["notification_id"])
     assert (outcome["status"], outcome["attempts"]) == ("sent", 2)
-    consumer = topology.consumer(RETRY_TOPIC)
+    consumer = topology.consumer(NOTIFICATION_RETRY)
     try:
         [queued] = consume_until(
             consumer,
@@ -342,7 +338,7 @@ def test_a_failure_that_outlasts_the_inline_budget_is_retried_from_the_retry_top
 
 def test_after_max_attempts_a_notification_is_dead_lettered_with_its_error(topology, refusals):
     request = topology.request(address=f"down-{uuid.uuid4().hex}@example.test")
-    consumer = topology.consumer(DEAD_LETTER_TOPIC)
+    consumer = topology.consumer(NOTIFICATION_DEAD_LETTER)
     try:
         [dead] = consume_until(
             consumer,
@@ -421,7 +417,7 @@ def test_a_poison_message_goes_to_dead_letter_and_the_next_one_is_delivered(topo
         consumer.close()
     assert dead.value() == b"\x00not avro at all"
     assert b"C3 01" in header(dead, "jobstream-dead-letter-reason")
-    assert header(dead, "jobstream-source-topic") == REQUESTED_TOPIC.encode()
+    assert header(dead, "jobstream-source-topic") == NOTIFICATION_REQUESTED.encode()
     assert header(dead, "origin") == b"test"
 
 
@@ -458,10 +454,10 @@ def test_a_template_missing_a_param_names_it():
 
 
 def test_backoff_grows_exponentially_with_jitter_up_to_the_cap():
-    policy = RetryPolicy(max_attempts=9, backoff_base_s=1, backoff_cap_s=8, inline_budget_s=1, provider_timeout_s=1)
+    policy = DeliveryPolicy(max_attempts=9, backoff=Backoff(base_s=1, cap_s=8), inline_budget_s=1, provider_timeout_s=1)
     rng = random.Random(7)
     for failed, step in [(1, 1), (2, 2), (3, 4), (4, 8), (7, 8)]:
-        delays = [policy.backoff_s(failed, rng) for _ in range(200)]
+        delays = [policy.backoff.delay_s(failed, rng) for _ in range(200)]
         assert step / 2 <= min(delays) and max(delays) <= step
         assert max(delays) - min(delays) > step / 4  # jittered, not fixed
 

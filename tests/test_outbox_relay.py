@@ -7,9 +7,9 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from gateway.accounts import USER_REGISTERED_TOPIC
 from gateway.outbox_relay import make_producer, relay_once, run, take_lock
 from schemas import load_event_schemas, topic_catalog
+from schemas.topics import USER_REGISTERED
 from state.migrate import apply_migrations, connect, load_migrations
 from tests.kafka_helpers import consume_until, group_consumer
 
@@ -54,7 +54,7 @@ def _insert(connection, user_id: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO outbox (topic, message_key, payload, created_at) VALUES (%s, %s, %s, NOW(3))",
-            (USER_REGISTERED_TOPIC, user_id.encode(), _event(user_id)),
+            (USER_REGISTERED, user_id.encode(), _event(user_id)),
         )
         return cursor.lastrowid
 
@@ -74,11 +74,11 @@ def _closed_port() -> int:
 def _consumer_at_end(settings) -> Consumer:
     """A consumer of user.registered positioned at the current end of every partition."""
     consumer = group_consumer(settings.kafka_bootstrap, f"test-outbox-{uuid.uuid4()}")
-    partitions = next(s.partitions for s in topic_catalog(1) if s.name == USER_REGISTERED_TOPIC)
+    partitions = next(s.partitions for s in topic_catalog(1) if s.name == USER_REGISTERED)
     assignment = []
     for partition in range(partitions):
-        _, high = consumer.get_watermark_offsets(TopicPartition(USER_REGISTERED_TOPIC, partition), timeout=10)
-        assignment.append(TopicPartition(USER_REGISTERED_TOPIC, partition, high))
+        _, high = consumer.get_watermark_offsets(TopicPartition(USER_REGISTERED, partition), timeout=10)
+        assignment.append(TopicPartition(USER_REGISTERED, partition, high))
     consumer.assign(assignment)
     return consumer
 
@@ -96,7 +96,7 @@ def _all_then_a_while(keys: set[str], linger_s: float = 2.0):
 
 
 def test_user_registered_is_a_catalog_topic_keyed_by_user_id():
-    spec = next(s for s in topic_catalog(1) if s.name == USER_REGISTERED_TOPIC)
+    spec = next(s for s in topic_catalog(1) if s.name == USER_REGISTERED)
     assert (spec.key, spec.event) == ("user_id", "user_registered")
 
 

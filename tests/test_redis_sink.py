@@ -17,6 +17,7 @@ from quixstreams.sinks import SinkBackpressureError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from jobstream.backoff import Backoff
 from jobstream.consumer_offsets import commit_at_end
 from jobstream.settings import PROJECT_ROOT
 from sinks.mysql_sink import RetryPolicy
@@ -26,7 +27,7 @@ from state import redis_keys
 from tests.test_mysql_sink import T0, decided_event, items, job_event, new_id, stage_event
 from tests.test_replay import produce
 
-FAST = RetryPolicy(max_attempts=2, backoff_base_s=0.01, backoff_cap_s=0.02, backpressure_s=4)
+FAST = RetryPolicy(max_attempts=2, backoff=Backoff(base_s=0.01, cap_s=0.02), backpressure_s=4)
 
 
 @pytest.fixture

@@ -15,13 +15,15 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry
 from quixstreams import Application, State
 
-from jobstream.dead_letter import DEAD_LETTER_TOPIC, Decoded, EventDecoder, guarded, route_poison
+from jobstream.clock import epoch_ms
+from jobstream.dead_letter import Decoded, EventDecoder, guarded, route_poison
 from jobstream.settings import Settings
 from jobstream.stage_metrics import StageMetrics
 from jobstream.stage_runner import run_stage
 from schemas.avro import load_event_schemas
-from topologies.acceptance_messages import DECIDED_TOPIC, KEY_FIELDS, NOTIFICATION_TOPIC, Outbound, decision_messages
-from topologies.acceptance_rules import Duplicate, JobBook, epoch_ms
+from schemas.topics import APPLICATION_CREATED, APPLICATION_DECIDED, DEAD_LETTER, JOB_LIFECYCLE, NOTIFICATION_REQUESTED
+from topologies.acceptance_messages import KEY_FIELDS, Outbound, decision_messages
+from topologies.acceptance_rules import Duplicate, JobBook
 from topologies.metrics import AcceptanceMetrics
 from topologies.runtime import (
     avro_output_topic,
@@ -34,9 +36,6 @@ from topologies.runtime import (
     require_topics,
 )
 
-LIFECYCLE_TOPIC = "job.lifecycle"
-APPLICATIONS_TOPIC = "application.created"
-
 
 class AcceptanceProcessor:
     """The stateful step: lifecycle events update the job; applications get their decision's messages."""
@@ -46,7 +45,7 @@ class AcceptanceProcessor:
 
     def __call__(self, value: Decoded, state: State) -> list[Outbound]:
         book = JobBook(state)
-        if value.topic == LIFECYCLE_TOPIC:
+        if value.topic == JOB_LIFECYCLE:
             book.apply_lifecycle(value.record)
             return []
         verdict = book.decide(value.record)
@@ -63,16 +62,16 @@ class AcceptanceProcessor:
 def build_acceptance(settings: Settings, metrics: StageMetrics, decisions: AcceptanceMetrics) -> Application:
     """Wire the acceptance topology into a ready-to-run Application."""
     topology = settings.acceptance
-    outputs = (DECIDED_TOPIC, NOTIFICATION_TOPIC)
-    require_topics(settings.kafka_bootstrap, [LIFECYCLE_TOPIC, APPLICATIONS_TOPIC, *outputs, DEAD_LETTER_TOPIC])
-    events = catalog_events(load_event_schemas(), [LIFECYCLE_TOPIC, APPLICATIONS_TOPIC, *outputs])
+    outputs = (APPLICATION_DECIDED, NOTIFICATION_REQUESTED)
+    require_topics(settings.kafka_bootstrap, [JOB_LIFECYCLE, APPLICATION_CREATED, *outputs, DEAD_LETTER])
+    events = catalog_events(load_event_schemas(), [JOB_LIFECYCLE, APPLICATION_CREATED, *outputs])
     app = build_application(settings.kafka_bootstrap, topology, metrics)
 
-    jobs = app.dataframe(input_topic(app, LIFECYCLE_TOPIC))
-    applications = app.dataframe(input_topic(app, APPLICATIONS_TOPIC))
-    decoder = EventDecoder({name: events[name] for name in (LIFECYCLE_TOPIC, APPLICATIONS_TOPIC)}, key_field="job_id")
+    jobs = app.dataframe(input_topic(app, JOB_LIFECYCLE))
+    applications = app.dataframe(input_topic(app, APPLICATION_CREATED))
+    decoder = EventDecoder({name: events[name] for name in (JOB_LIFECYCLE, APPLICATION_CREATED)}, key_field="job_id")
     decoded = jobs.concat(applications).apply(decoder, metadata=True)
-    dead_letters = dead_letter_topic(app, DEAD_LETTER_TOPIC)
+    dead_letters = dead_letter_topic(app, DEAD_LETTER)
     valid = route_poison(decoded, dead_letters, topology.consumer_group, metrics.poison)
     outbound = valid.apply(guarded(AcceptanceProcessor(decisions), expand=True), stateful=True, expand=True)
     outbound = route_poison(outbound, dead_letters, topology.consumer_group, metrics.poison)

@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from schemas.avro import Record
+from schemas.topics import APPLICATION_DECIDED, NOTIFICATION_REQUESTED
 from topologies.acceptance_rules import Decision, Rejection
-
-DECIDED_TOPIC = "application.decided"
-NOTIFICATION_TOPIC = "notification.requested"
 
 _IDS = uuid.UUID("0f5e8a52-2c1e-4a53-9d3a-7d6f0c6c1b11")
 
@@ -36,7 +34,7 @@ _REASON_TEXT = {
 
 
 # Each output topic's key field, as the topic catalog declares it.
-KEY_FIELDS = {DECIDED_TOPIC: "job_id", NOTIFICATION_TOPIC: "recipient_id"}
+KEY_FIELDS = {APPLICATION_DECIDED: "job_id", NOTIFICATION_REQUESTED: "recipient_id"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,7 @@ def decision_messages(decision: Decision, decided_at: datetime | None = None) ->
     email = application.get("contact_email")
     channel, address = ("email", email) if email else ("push", candidate_id)
     candidate = _notification(application_id, "candidate", candidate_id, template, params, now, channel, address)
-    messages = [Outbound(DECIDED_TOPIC, decided), candidate]
+    messages = [Outbound(APPLICATION_DECIDED, decided), candidate]
     if decision.reason is None and job is not None:
         employer_params = {**params, "employer_name": job.employer_id}
         employer_id = job.employer_id
@@ -118,4 +116,4 @@ def _notification(
         "params": params,
         "requested_at": now,
     }
-    return Outbound(NOTIFICATION_TOPIC, record)
+    return Outbound(NOTIFICATION_REQUESTED, record)

@@ -23,10 +23,10 @@ Deadlines compare with the application's ``submitted_at`` (event time), so a rep
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from jobstream.clock import epoch_ms
 from schemas.avro import Record
 
 
@@ -82,10 +82,6 @@ class Decision:
 class Duplicate:
     application: Record
     kind: DuplicateKind
-
-
-def epoch_ms(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
 
 
 class JobBook:

@@ -20,15 +20,20 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from quixstreams import Application
 
-from jobstream.dead_letter import DEAD_LETTER_TOPIC, EventDecoder, guarded, route_poison
+from jobstream.dead_letter import EventDecoder, guarded, route_poison
 from jobstream.settings import Settings
 from jobstream.stage_metrics import StageMetrics
 from jobstream.stage_runner import run_stage
 from schemas.avro import load_event_schemas
+from schemas.topics import (
+    ANALYTICS_COMPANY_HOUR,
+    ANALYTICS_JOB_MINUTE,
+    APPLICATION_DECIDED,
+    DEAD_LETTER,
+    JOB_LIFECYCLE,
+    JOB_VIEWED,
+)
 from topologies.analytics_facts import (
-    DECIDED_TOPIC,
-    LIFECYCLE_TOPIC,
-    VIEWED_TOPIC,
     FactMaker,
     add_fact,
     check_fact_input,
@@ -48,8 +53,6 @@ from topologies.runtime import (
     require_topics,
 )
 
-JOB_TOPIC = "analytics.job_minute"
-COMPANY_TOPIC = "analytics.company_hour"
 MINUTE_MS = 60_000
 
 
@@ -66,15 +69,15 @@ def count_late(metrics: AnalyticsMetrics, window: str) -> Callable[..., bool]:
 def build_analytics(settings: Settings, metrics: StageMetrics, analytics: AnalyticsMetrics) -> Application:
     """Wire the analytics topology into a ready-to-run Application."""
     topology = settings.analytics.topology
-    inputs = (DECIDED_TOPIC, VIEWED_TOPIC, LIFECYCLE_TOPIC)
-    require_topics(settings.kafka_bootstrap, [*inputs, JOB_TOPIC, COMPANY_TOPIC, DEAD_LETTER_TOPIC])
-    events = catalog_events(load_event_schemas(), [*inputs, JOB_TOPIC, COMPANY_TOPIC])
+    inputs = (APPLICATION_DECIDED, JOB_VIEWED, JOB_LIFECYCLE)
+    require_topics(settings.kafka_bootstrap, [*inputs, ANALYTICS_JOB_MINUTE, ANALYTICS_COMPANY_HOUR, DEAD_LETTER])
+    events = catalog_events(load_event_schemas(), [*inputs, ANALYTICS_JOB_MINUTE, ANALYTICS_COMPANY_HOUR])
     app = build_application(settings.kafka_bootstrap, topology, metrics)
 
     decided, viewed, lifecycle = (app.dataframe(input_topic(app, name)) for name in inputs)
     decoder = EventDecoder({name: events[name] for name in inputs}, key_field="job_id", validate=check_fact_input)
     decoded = decided.concat(viewed).concat(lifecycle).apply(decoder, metadata=True)
-    dead_letters = dead_letter_topic(app, DEAD_LETTER_TOPIC)
+    dead_letters = dead_letter_topic(app, DEAD_LETTER)
     valid = route_poison(decoded, dead_letters, topology.consumer_group, metrics.poison)
     facts = valid.apply(guarded(FactMaker(analytics.unattributed.inc), expand=True), stateful=True, expand=True)
     facts = route_poison(facts, dead_letters, topology.consumer_group, metrics.poison)
@@ -96,7 +99,7 @@ def build_analytics(settings: Settings, metrics: StageMetrics, analytics: Analyt
     )
     per_job = per_job.update(lambda window: analytics.windows.labels("job_minute").inc())
     per_job.apply(job_window_stats).set_headers(stamp).to_topic(
-        avro_output_topic(app, JOB_TOPIC, events[JOB_TOPIC]), key=lambda stats: stats["job_id"]
+        avro_output_topic(app, ANALYTICS_JOB_MINUTE, events[ANALYTICS_JOB_MINUTE]), key=lambda stats: stats["job_id"]
     )
 
     per_company = (
@@ -114,7 +117,8 @@ def build_analytics(settings: Settings, metrics: StageMetrics, analytics: Analyt
     )
     per_company = per_company.update(lambda window: analytics.windows.labels("company_hour").inc())
     per_company.apply(company_window_stats).set_headers(stamp).to_topic(
-        avro_output_topic(app, COMPANY_TOPIC, events[COMPANY_TOPIC]), key=lambda stats: stats["company_id"]
+        avro_output_topic(app, ANALYTICS_COMPANY_HOUR, events[ANALYTICS_COMPANY_HOUR]),
+        key=lambda stats: stats["company_id"],
     )
     return app
 

@@ -19,13 +19,10 @@ from typing import Any
 
 from quixstreams import State
 
+from jobstream.clock import epoch_ms
 from jobstream.dead_letter import Decoded
 from schemas.avro import Record
-from topologies.acceptance_rules import epoch_ms
-
-LIFECYCLE_TOPIC = "job.lifecycle"
-DECIDED_TOPIC = "application.decided"
-VIEWED_TOPIC = "job.viewed"
+from schemas.topics import APPLICATION_DECIDED, JOB_LIFECYCLE
 
 Fact = dict[str, Any]
 Totals = dict[str, Any]
@@ -37,15 +34,15 @@ MAX_FUTURE_MS = 60 * 60 * 1000
 
 def event_time(topic: str, record: Record) -> datetime:
     """When a decision (its application's submission) or a view happened."""
-    return record["submitted_at"] if topic == DECIDED_TOPIC else record["viewed_at"]
+    return record["submitted_at"] if topic == APPLICATION_DECIDED else record["viewed_at"]
 
 
 def check_fact_input(topic: str, record: Record) -> str | None:
     """An `EventDecoder` check of what the windows could not hold: an event time before 1970 or over an hour ahead
     would fail the whole transaction, and a rejection without its reason has no place among the reasons counted."""
-    if topic == LIFECYCLE_TOPIC:
+    if topic == JOB_LIFECYCLE:
         return None
-    if topic == DECIDED_TOPIC and record["outcome"] == "rejected" and not record["reason"]:
+    if topic == APPLICATION_DECIDED and record["outcome"] == "rejected" and not record["reason"]:
         return "a rejected decision without its reason"
     moment = event_time(topic, record)
     at = epoch_ms(moment)
@@ -63,10 +60,10 @@ class FactMaker:
     def __call__(self, value: Decoded, state: State) -> list[Fact]:
         record = value.record
         # An empty company id is no company: its windows could not be keyed nor written.
-        if value.topic == LIFECYCLE_TOPIC:
+        if value.topic == JOB_LIFECYCLE:
             state.set("company", record["company_id"] or None)
             return []
-        if value.topic == DECIDED_TOPIC:
+        if value.topic == APPLICATION_DECIDED:
             company = record["company_id"] or state.get("company")
             if record["company_id"]:
                 state.set("company", record["company_id"])

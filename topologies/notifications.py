@@ -49,41 +49,33 @@ from prometheus_client import CollectorRegistry
 from quixstreams import Application
 from quixstreams.models import Topic
 
-from jobstream.dead_letter import DEAD_LETTER_TOPIC as POISON_TOPIC
-from jobstream.dead_letter import (
-    DeadLetterOnError,
-    DeadLetterProducer,
-    Decoded,
-    EventDecoder,
-    Headers,
-    guarded,
-    route_poison,
-)
+from jobstream.backoff import Backoff
+from jobstream.dead_letter import Decoded, EventDecoder, Headers, guarded, route_poison
+from jobstream.quix_app import build_application as build_stage_application
 from jobstream.settings import Settings
-from jobstream.stage_metrics import STATISTICS_INTERVAL_MS, StageMetrics
+from jobstream.stage_metrics import StageMetrics
 from jobstream.stage_runner import run_stage
 from schemas.avro import Record, load_event_schemas
 from schemas.serde import AvroEventSerializer
+from schemas.topics import (
+    DEAD_LETTER,
+    NOTIFICATION_DEAD_LETTER,
+    NOTIFICATION_OUTCOME,
+    NOTIFICATION_REQUESTED,
+    NOTIFICATION_RETRY,
+)
 from topologies.notifications_delivery import (
     AlreadyDelivered,
     Delivered,
     DeliveredLedger,
     Deliverer,
+    DeliveryPolicy,
     GiveUp,
     RetryLater,
-    RetryPolicy,
     Verdict,
 )
 from topologies.notifications_metrics import NotificationMetrics
-from topologies.notifications_topics import (
-    ATTEMPTS_HEADER,
-    DEAD_LETTER_TOPIC,
-    ERROR_HEADER,
-    NOT_BEFORE_HEADER,
-    OUTCOME_TOPIC,
-    REQUESTED_TOPIC,
-    RETRY_TOPIC,
-)
+from topologies.notifications_topics import ATTEMPTS_HEADER, ERROR_HEADER, NOT_BEFORE_HEADER
 from topologies.providers import SmtpProvider, WebhookProvider
 from topologies.runtime import dead_letter_topic, input_topic, require_topics
 
@@ -198,7 +190,8 @@ def build_application(
     """Assemble one stage: clients, providers, the Quix application and its dataframe."""
     config = settings.notifications
     require_topics(
-        settings.kafka_bootstrap, [REQUESTED_TOPIC, RETRY_TOPIC, OUTCOME_TOPIC, DEAD_LETTER_TOPIC, POISON_TOPIC]
+        settings.kafka_bootstrap,
+        [NOTIFICATION_REQUESTED, NOTIFICATION_RETRY, NOTIFICATION_OUTCOME, NOTIFICATION_DEAD_LETTER, DEAD_LETTER],
     )
 
     events = load_event_schemas()
@@ -208,61 +201,58 @@ def build_application(
         "sms": WebhookProvider(config.sms_webhook_url, http),
         "push": WebhookProvider(config.push_webhook_url, http),
     }
-    policy = RetryPolicy(
+    policy = DeliveryPolicy(
         max_attempts=config.max_attempts,
-        backoff_base_s=config.backoff_base_ms / 1000,
-        backoff_cap_s=config.backoff_cap_ms / 1000,
+        backoff=Backoff(base_s=config.backoff_base_ms / 1000, cap_s=config.backoff_cap_ms / 1000),
         inline_budget_s=config.inline_budget_ms / 1000,
         provider_timeout_s=config.provider_timeout_ms / 1000,
     )
     ledger = DeliveredLedger(redis.Redis.from_url(settings.redis_url, socket_timeout=5), config.dedup_ttl_s)
     deliver = NotificationStage(
-        stage, Deliverer(providers, ledger, policy, metrics, random.Random()), metrics, policy.backoff_cap_s
+        stage, Deliverer(providers, ledger, policy, metrics, random.Random()), metrics, policy.backoff.cap_s
     )
-    group = config.consumer_group if stage == "fresh" else f"{config.consumer_group}.retry"
-    app = Application(
-        broker_address=settings.kafka_bootstrap,
+    topology = config.topology
+    group = topology.consumer_group if stage == "fresh" else f"{topology.consumer_group}.retry"
+    consumer_config: dict[str, object] = {}
+    if topology.instance_id is not None:
+        consumer_config["group.instance.id"] = f"{group}-{topology.instance_id}"
+    app = build_stage_application(
+        settings.kafka_bootstrap,
         consumer_group=group,
-        auto_offset_reset="earliest",
-        state_dir=settings.local_dir / "quix-state" / group,
+        state_dir=topology.state_dir,
+        metrics=topology_metrics,
+        processing_guarantee="at-least-once",
         # A message may take the inline budget; commit often so a restart redoes little.
-        commit_interval=1.0,
-        consumer_extra_config={
-            "statistics.interval.ms": STATISTICS_INTERVAL_MS,
-            "stats_cb": topology_metrics.statistics,
-        },
-        on_message_processed=topology_metrics.message_processed,
-        on_processing_error=DeadLetterOnError(
-            DeadLetterProducer(settings.kafka_bootstrap), group, topology_metrics.poison
-        ),
+        commit_interval_s=topology.commit_interval_ms / 1000,
+        session_timeout_ms=topology.session_timeout_ms,
+        consumer_config=consumer_config,
         auto_create_topics=False,
-        loglevel="WARNING",
     )
-    source = REQUESTED_TOPIC if stage == "fresh" else RETRY_TOPIC
+    source = NOTIFICATION_REQUESTED if stage == "fresh" else NOTIFICATION_RETRY
     requested = events["notification_requested"]
     requests = AvroEventSerializer(requested)
 
     decoded = app.dataframe(input_topic(app, source)).apply(EventDecoder({source: requested}, None), metadata=True)
-    poison = dead_letter_topic(app, POISON_TOPIC)
+    poison = dead_letter_topic(app, DEAD_LETTER)
     valid = route_poison(decoded, poison, group, topology_metrics.poison)
     handled = route_poison(valid.apply(guarded(deliver), metadata=True), poison, group, topology_metrics.poison)
     (
         handled.filter(lambda h: isinstance(h.verdict, RetryLater))
         .set_headers(lambda h, key, timestamp, headers: h.retry_headers())
         .apply(lambda h: h.request)
-        .to_topic(_avro_topic(app, RETRY_TOPIC, requests))
+        .to_topic(_avro_topic(app, NOTIFICATION_RETRY, requests))
     )
     (
         handled.filter(lambda h: isinstance(h.verdict, GiveUp))
         .set_headers(lambda h, key, timestamp, headers: h.dead_letter_headers())
         .apply(lambda h: h.request)
-        .to_topic(_avro_topic(app, DEAD_LETTER_TOPIC, requests))
+        .to_topic(_avro_topic(app, NOTIFICATION_DEAD_LETTER, requests))
     )
     (
         handled.filter(lambda h: not isinstance(h.verdict, RetryLater | AlreadyDelivered))
         .set_headers(lambda h, key, timestamp, headers: [])
         .apply(lambda h: h.outcome())
-        .to_topic(_avro_topic(app, OUTCOME_TOPIC, AvroEventSerializer(events["notification_outcome"])))
+        .to_topic(_avro_topic(app, NOTIFICATION_OUTCOME, AvroEventSerializer(events["notification_outcome"])))
     )
     return app
 
@@ -272,7 +262,7 @@ def run_notifications(settings: Settings, stage: Stage) -> None:
     registry = CollectorRegistry()
     metrics = NotificationMetrics(registry)
     topology_metrics = StageMetrics(registry, "notifications" if stage == "fresh" else "notifications.retry")
-    port = settings.notifications.metrics_port
+    port = settings.notifications.topology.metrics_port
     topology_metrics.serve(port + 1 if port and stage == "retry" else port)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     run_stage(

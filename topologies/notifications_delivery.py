@@ -15,26 +15,21 @@ from typing import Any
 
 import redis
 
+from jobstream.backoff import Backoff
+from state import redis_keys
 from topologies.notifications_metrics import NotificationMetrics
 from topologies.providers import DeliveryError, Provider
 from topologies.templates import Channel, Rendered, TemplateError, render
 
-_LEDGER_PREFIX = "jobstream:notifications:delivered:"
-_CLAIM_PREFIX = "jobstream:notifications:sending:"
-
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class DeliveryPolicy:
+    """Attempts in all, `backoff` between them, and how long one message may hold its consumer."""
+
     max_attempts: int
-    backoff_base_s: float
-    backoff_cap_s: float
+    backoff: Backoff
     inline_budget_s: float
     provider_timeout_s: float
-
-    def backoff_s(self, failed_attempts: int, rng: random.Random) -> float:
-        """Exponential backoff with equal jitter: half the step fixed, half random, so retries spread out."""
-        step = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (failed_attempts - 1))
-        return step / 2 + rng.uniform(0, step / 2)
 
 
 @dataclass(frozen=True)
@@ -75,16 +70,17 @@ class DeliveredLedger:
         self._ttl_s = ttl_s
 
     def contains(self, notification_id: str) -> bool:
-        return bool(self._client.exists(_LEDGER_PREFIX + notification_id))
+        return bool(self._client.exists(redis_keys.notification_delivered(notification_id)))
 
     def claim(self, notification_id: str, hold_s: float) -> bool:
-        return bool(self._client.set(_CLAIM_PREFIX + notification_id, 1, nx=True, px=max(1, int(hold_s * 1000))))
+        key = redis_keys.notification_sending(notification_id)
+        return bool(self._client.set(key, 1, nx=True, px=max(1, int(hold_s * 1000))))
 
     def release(self, notification_id: str) -> None:
-        self._client.delete(_CLAIM_PREFIX + notification_id)
+        self._client.delete(redis_keys.notification_sending(notification_id))
 
     def record(self, notification_id: str) -> None:
-        self._client.set(_LEDGER_PREFIX + notification_id, int(time.time() * 1000), ex=self._ttl_s)
+        self._client.set(redis_keys.notification_delivered(notification_id), int(time.time() * 1000), ex=self._ttl_s)
 
 
 class Deliverer:
@@ -94,7 +90,7 @@ class Deliverer:
         self,
         providers: Mapping[Channel, Provider],
         ledger: DeliveredLedger,
-        policy: RetryPolicy,
+        policy: DeliveryPolicy,
         metrics: NotificationMetrics,
         rng: random.Random,
     ) -> None:
@@ -115,7 +111,7 @@ class Deliverer:
         policy = self._policy
         # Held past the budget by one provider timeout: the longest this call can take.
         if not self._ledger.claim(notification_id, policy.inline_budget_s + policy.provider_timeout_s):
-            return RetryLater(attempts_before, policy.backoff_s(1, self._rng), "another copy is being sent")
+            return RetryLater(attempts_before, policy.backoff.delay_s(1, self._rng), "another copy is being sent")
         try:
             # Checked under the claim, so a copy that finished a moment ago is seen here.
             if self._ledger.contains(notification_id):
@@ -146,7 +142,7 @@ class Deliverer:
                 reason = f"DeliveryError: {error}"
                 if error.permanent or attempts >= policy.max_attempts:
                     return GiveUp(attempts, reason)
-                wait_s = policy.backoff_s(attempts, self._rng)
+                wait_s = policy.backoff.delay_s(attempts, self._rng)
                 if time.monotonic() + wait_s + least_attempt_s > deadline:
                     return RetryLater(attempts, wait_s, reason)
                 time.sleep(wait_s)

@@ -16,9 +16,9 @@ from quixstreams import Application
 from quixstreams.models import Topic
 from quixstreams.models.topics.exceptions import TopicNotFoundError
 
-from jobstream.dead_letter import DeadLetterOnError, DeadLetterProducer
+from jobstream.quix_app import build_application as build_stage_application
 from jobstream.settings import TopologySettings
-from jobstream.stage_metrics import STATISTICS_INTERVAL_MS, StageMetrics
+from jobstream.stage_metrics import StageMetrics
 from schemas.avro import EventSchema
 from schemas.serde import AvroEventSerializer
 from schemas.topics import topic_catalog
@@ -26,10 +26,6 @@ from topologies.errors import MissingTopicsError
 
 _ADMIN_TIMEOUT_S = 10.0
 _FETCH_WAIT_MAX_MS = 50
-# A topology that concatenates topics (acceptance: job.lifecycle + application.created) makes Quix read in
-# timestamp-aligned batches with `consume(10_000, timeout)`, which waits the whole timeout unless 10,000 messages
-# arrive first: at Quix's default of 1 s, every decision waited ~1 s before processing even started.
-_POLL_TIMEOUT_S = 0.05
 PROVENANCE_HEADER = "jobstream-topology"
 
 
@@ -66,30 +62,25 @@ def catalog_events(events: Mapping[str, EventSchema], names: Iterable[str]) -> d
 def build_application(bootstrap: str, topology: TopologySettings, metrics: StageMetrics) -> Application:
     """An exactly-once Application for one topology process; the caller adds dataframes and calls `run()`."""
     consumer_config: dict[str, object] = {
-        "session.timeout.ms": topology.session_timeout_ms,
         # Quix asks the broker for watermarks of every assigned partition and changelog while (re)balancing, on the
         # connection that long-polls fetches: each request queues behind a fetch waiting up to this long.
         "fetch.wait.max.ms": _FETCH_WAIT_MAX_MS,
-        "statistics.interval.ms": STATISTICS_INTERVAL_MS,
-        "stats_cb": metrics.statistics,
     }
     producer_config: dict[str, object] = {"transaction.timeout.ms": topology.transaction_timeout_ms}
     if topology.instance_id is not None:
         instance = f"{topology.consumer_group}-{topology.instance_id}"
         consumer_config["group.instance.id"] = instance
         producer_config["transactional.id"] = instance
-    return Application(
-        broker_address=bootstrap,
+    return build_stage_application(
+        bootstrap,
         consumer_group=topology.consumer_group,
-        auto_offset_reset="earliest",
-        commit_interval=topology.commit_interval_ms / 1000,
-        consumer_poll_timeout=_POLL_TIMEOUT_S,
-        processing_guarantee="exactly-once",
         state_dir=topology.state_dir,
-        consumer_extra_config=consumer_config,
-        producer_extra_config=producer_config,
-        on_message_processed=metrics.message_processed,
-        on_processing_error=DeadLetterOnError(DeadLetterProducer(bootstrap), topology.consumer_group, metrics.poison),
+        metrics=metrics,
+        processing_guarantee="exactly-once",
+        commit_interval_s=topology.commit_interval_ms / 1000,
+        session_timeout_ms=topology.session_timeout_ms,
+        consumer_config=consumer_config,
+        producer_config=producer_config,
     )
 
 

@@ -10,15 +10,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from gateway.errors import Unavailable
+from jobstream.errors import DependencyUnavailable
 
 T = TypeVar("T")
 
 
-class CircuitOpen(Unavailable):
+class CircuitOpen(DependencyUnavailable):
+    """The breaker refused the call, or the call failed in a way it counts: `name` cannot serve now."""
+
     def __init__(self, name: str, retry_after_s: int) -> None:
-        super().__init__(f"{name}_unavailable", f"{name} is unavailable; retry shortly", retry_after_s)
-        self.name = name
+        super().__init__(name, f"{name} is unavailable; retry shortly", retry_after_s)
 
 
 class CircuitBreaker:

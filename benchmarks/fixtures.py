@@ -16,9 +16,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from benchmarks.kafka_tools import flush_all, idempotent_producer
-from gateway.accounts_profiles import ProfileCache
-from gateway.principal import Role
-from gateway.tokens import token_service
+from gateway.accounts.profiles import ProfileCache
+from gateway.accounts.tokens import token_service
+from gateway.http.principal import Role
 from jobstream.breaker import CircuitBreaker
 from jobstream.settings import Settings
 from schemas import load_event_schemas
@@ -46,7 +46,7 @@ def write_tokens(settings: Settings, count: int, path: Path) -> list[str]:
 
 
 WARM_NOTE = (
-    "candidates' profiles cached first through gateway.accounts_profiles.ProfileCache (steady state of registered "
+    "candidates' profiles cached first through gateway.accounts.profiles.ProfileCache (steady state of registered "
     "candidates): the tokens' users are not in MySQL, and an uncached miss costs a MySQL lookup per application"
 )
 

@@ -43,7 +43,7 @@ from jobstream.settings import Settings
 from schemas import load_event_schemas
 from schemas.topics import APPLICATION_CREATED, APPLICATION_DECIDED, APPLICATION_STAGE_CHANGED
 from sinks.lag import group_lag
-from sinks.redis_plans import plans
+from sinks.redis.plans import plans
 from stack.processes import free_port
 from state import redis_keys
 from state.migrate import connect

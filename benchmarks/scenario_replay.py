@@ -32,7 +32,7 @@ from jobstream.consumer_offsets import end_offsets
 from jobstream.settings import Settings
 from schemas import load_event_schemas, topic_catalog
 from schemas.topics import APPLICATION_DECIDED, APPLICATION_STAGE_CHANGED
-from sinks.models import read_models
+from sinks.mysql.models import read_models
 from sinks.replay import replay
 from state.migrate import connect
 
@@ -139,13 +139,14 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
         f"{plan.events // plan.candidates} jobs each, 1 in 5 rejected; keyed by job_id into a scratch topic of "
         f"{partitions} partitions (as {APPLICATION_DECIDED}); idempotent producer, acks=all, linger 50 ms, "
         "uncompressed like the catalog topic",
-        f"replay: the applications model (sinks.models), {APPLICATION_STAGE_CHANGED} read from an empty scratch topic; "
+        f"replay: the applications model (sinks.mysql.models), {APPLICATION_STAGE_CHANGED} read from an empty "
+        "scratch topic; "
         f"batch {_BATCH:,}, MySQL pool of JOBSTREAM_SINKS_MYSQL_POOL_SIZE="
         f"{settings.sinks.mysql_pool_size}; each transaction recomputes the job_funnel rows of its jobs from "
         "every application of those jobs so far",
         "replay's wall time includes its shadow tables, the checksum of the rebuilt tables, the swap and the "
         "catch-up pass (nothing to catch up here)",
-        f"model checksum of {', '.join(result.tables)} (sinks.checksum.model_checksum): {result.checksum}",
+        f"model checksum of {', '.join(result.tables)} (sinks.mysql.checksum.model_checksum): {result.checksum}",
     ]
     return table
 

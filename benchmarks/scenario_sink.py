@@ -1,4 +1,4 @@
-"""Scenario 3, sink efficiency: the batched MySQL upsert sink (`sinks.mysql_sink.MySQLUpsertSink` with the
+"""Scenario 3, sink efficiency: the batched MySQL upsert sink (`sinks.mysql.sink.MySQLUpsertSink` with the
 application.decided mapping) over the same sink fed one row per transaction, on the same decided events, each in
 its own scratch database with every migration applied.
 
@@ -20,9 +20,9 @@ from benchmarks.fixtures import scratch_database
 from benchmarks.report import Table, ratio
 from jobstream.mysql import MySQLPool
 from jobstream.settings import Settings
-from sinks.applications import DecisionsMapping
 from sinks.isolation import Refused
-from sinks.mysql_sink import MySQLUpsertSink, RetryPolicy
+from sinks.mysql.applications import DecisionsMapping
+from sinks.mysql.sink import MySQLUpsertSink, RetryPolicy
 from state.migrate import connect
 
 _POOL_TIMEOUT_S = 30

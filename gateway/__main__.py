@@ -9,7 +9,7 @@ import uvicorn
 from prometheus_client import start_http_server
 
 from gateway.app import build_app
-from gateway.metrics import GatewayMetrics
+from gateway.ops.metrics import GatewayMetrics
 from jobstream.errors import SettingsError
 from jobstream.settings import Settings
 

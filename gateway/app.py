@@ -1,4 +1,8 @@
-"""Assembles the gateway: every client and dependency is created here, once, and handed to what uses it."""
+"""Assembles the gateway: every client and dependency is created here, once, and handed to what uses it.
+
+`build_app` reads as the gateway's table of contents: the clients (each behind its breaker), the feature routes,
+the middleware in the order a request meets it, and one exit stack that closes every client at shutdown.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 import pymysql
 import redis.asyncio as redis
@@ -17,28 +23,28 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from gateway.accounts import Accounts
-from gateway.accounts_passwords import PasswordHashing
-from gateway.accounts_profiles import ProfileCache
-from gateway.accounts_store import AccountStore
-from gateway.analytics import AnalyticsRoutes
-from gateway.applications import ApplicationRoutes, CandidateContacts
-from gateway.authentication import authentication_middleware
-from gateway.body_deadline import BodyDeadlineMiddleware
-from gateway.cache import SwrCache
-from gateway.docs import DocsRoutes
-from gateway.errors import EXCEPTION_HANDLERS
-from gateway.idempotency import IdempotencyStore
-from gateway.inflight import Admission, InflightLimitMiddleware
-from gateway.jobs import JobRoutes
-from gateway.jobstore import JobStore
-from gateway.metrics import GatewayMetrics, MetricsMiddleware
-from gateway.mysql import GatewayMySQL
-from gateway.ops import OpsRoutes
-from gateway.producer import EventProducer, ProduceUnavailable
-from gateway.ratelimit import LocalGcra, Rate, RateLimiter, RateLimitMiddleware
-from gateway.readmodels import ReadModels
-from gateway.tokens import token_service
+from gateway.accounts.passwords import PasswordHashing
+from gateway.accounts.profiles import ProfileCache
+from gateway.accounts.routes import Accounts
+from gateway.accounts.store import AccountStore
+from gateway.accounts.tokens import TokenService, token_service
+from gateway.analytics.routes import AnalyticsRoutes
+from gateway.applications.idempotency import IdempotencyStore
+from gateway.applications.routes import ApplicationRoutes, CandidateContacts
+from gateway.clients.cache import SwrCache
+from gateway.clients.mysql import GatewayMySQL
+from gateway.clients.producer import EventProducer, ProduceUnavailable
+from gateway.clients.readmodels import ReadModels
+from gateway.http.errors import EXCEPTION_HANDLERS
+from gateway.http.openapi import DocsRoutes
+from gateway.jobs.routes import JobRoutes
+from gateway.jobs.store import JobStore
+from gateway.middleware.admission import Admission, InflightLimitMiddleware
+from gateway.middleware.authentication import authentication_middleware
+from gateway.middleware.body_deadline import BodyDeadlineMiddleware
+from gateway.middleware.ratelimit import LocalGcra, Rate, RateLimiter, RateLimitMiddleware
+from gateway.ops.metrics import GatewayMetrics, MetricsMiddleware
+from gateway.ops.routes import OpsRoutes
 from jobstream.breaker import CircuitBreaker
 from jobstream.settings import Settings
 from schemas import load_event_schemas, topic_catalog
@@ -50,13 +56,42 @@ ANALYTICS_CACHE_TTL_S = 30
 _OPS_PATHS = ("/healthz", "/readyz")
 
 
+@dataclass(frozen=True)
+class Clients:
+    """The gateway's connections to the platform's three stores, shared by every route."""
+
+    redis: redis.Redis
+    redis_breaker: CircuitBreaker
+    producer: EventProducer
+    mysql: GatewayMySQL
+    read_models: ReadModels
+
+
 def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> Starlette:
     """The gateway app for `settings`; its lifespan starts the Kafka producer and closes every client after.
 
     It records into `metrics` (a fresh GatewayMetrics by default); whoever passes it serves its registry.
     """
-    gw = settings.gateway
     metrics = metrics or GatewayMetrics()
+    resources = contextlib.AsyncExitStack()
+    clients = _clients(settings, metrics, resources)
+    tokens = token_service(settings.accounts, clients.redis)
+    limiter = RateLimiter(clients.redis, clients.redis_breaker, LocalGcra())
+    routes = _routes(settings, clients, tokens, limiter, metrics, resources)
+    middleware = _middleware(settings, tokens, limiter, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with resources:
+            clients.producer.start()
+            resources.push_async_callback(asyncio.to_thread, clients.producer.stop)
+            yield
+
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+
+
+def _clients(settings: Settings, metrics: GatewayMetrics, resources: contextlib.AsyncExitStack) -> Clients:
+    gw = settings.gateway
     reset_s = gw.breaker_reset_ms / 1000
     redis_breaker = CircuitBreaker(
         "redis", failures=gw.breaker_failures, reset_s=reset_s, errors=(redis.RedisError, OSError, TimeoutError)
@@ -67,14 +102,15 @@ def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> S
         reset_s=reset_s,
         errors=(pymysql.OperationalError, pymysql.InterfaceError, OSError),
     )
-    # One immediate retry rides out a dropped connection; more would only stretch a Redis outage per request.
     kafka_breaker = CircuitBreaker("kafka", failures=gw.breaker_failures, reset_s=reset_s, errors=(ProduceUnavailable,))
+    # One immediate retry rides out a dropped connection; more would only stretch a Redis outage per request.
     redis_client = redis.Redis.from_url(
         settings.redis_url,
         socket_timeout=gw.redis_timeout_ms / 1000,
         socket_connect_timeout=gw.redis_timeout_ms / 1000,
         retry=Retry(NoBackoff(), 1),
     )
+    resources.push_async_callback(redis_client.aclose)
     events = load_event_schemas()
     topic_events = {
         spec.name: events[spec.event] for spec in topic_catalog(settings.topic_replication_factor) if spec.event
@@ -88,39 +124,27 @@ def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> S
         on_delivery=metrics.delivered,
     )
     mysql = GatewayMySQL(settings.mysql, gw.mysql_pool_size, mysql_breaker)
-    read_models = ReadModels(mysql)
+    resources.push_async_callback(asyncio.to_thread, mysql.close)
     metrics.watch_producer(producer.queue_depth)
     metrics.watch_mysql(lambda: mysql.in_use)
-    tokens = token_service(settings.accounts, redis_client)
-    search_cache = SwrCache(
-        redis_client,
-        redis_breaker,
-        name="job_search",
-        fresh_s=SEARCH_CACHE_TTL_S,
-        stale_s=SEARCH_CACHE_TTL_S,
-        on_lookup=metrics.cache_lookup,
-    )
-    detail_cache = SwrCache(
-        redis_client,
-        redis_breaker,
-        name="job_detail",
-        fresh_s=DETAIL_CACHE_TTL_S,
-        stale_s=60,
-        on_lookup=metrics.cache_lookup,
-    )
-    analytics_cache = SwrCache(
-        redis_client,
-        redis_breaker,
-        name="analytics",
-        fresh_s=ANALYTICS_CACHE_TTL_S,
-        stale_s=10,
-        on_lookup=metrics.cache_lookup,
-    )
-    # A job's edit lock outlives the longest wait for Kafka, so it cannot expire under a running change.
-    lock_ms = gw.produce_timeout_ms + 5_000
-    idempotency = IdempotencyStore(redis_client, redis_breaker, ttl_s=gw.idempotency_ttl_s, lease_ms=lock_ms)
-    limiter = RateLimiter(redis_client, redis_breaker, LocalGcra())
-    account_store = AccountStore(mysql)
+    return Clients(redis_client, redis_breaker, producer, mysql, ReadModels(mysql))
+
+
+def _cache(clients: Clients, metrics: GatewayMetrics, resources: contextlib.AsyncExitStack, **policy: Any) -> SwrCache:
+    cache = SwrCache(clients.redis, clients.redis_breaker, on_lookup=metrics.cache_lookup, **policy)
+    resources.push_async_callback(cache.close)
+    return cache
+
+
+def _routes(
+    settings: Settings,
+    clients: Clients,
+    tokens: TokenService,
+    limiter: RateLimiter,
+    metrics: GatewayMetrics,
+    resources: contextlib.AsyncExitStack,
+) -> list[BaseRoute]:
+    gw = settings.gateway
     # argon2 is CPU- and memory-bound: more hashing threads than cores only queue inside the executor.
     passwords = PasswordHashing(
         PasswordHasher(),
@@ -128,9 +152,14 @@ def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> S
         max_queued=gw.max_queued_hashes,
         retry_after_s=gw.retry_after_s,
     )
+    resources.push_async_callback(asyncio.to_thread, passwords.close)
     profiles = ProfileCache(
-        redis_client, redis_breaker, ttl_s=settings.accounts.profile_cache_ttl_s, on_lookup=metrics.cache_lookup
+        clients.redis,
+        clients.redis_breaker,
+        ttl_s=settings.accounts.profile_cache_ttl_s,
+        on_lookup=metrics.cache_lookup,
     )
+    account_store = AccountStore(clients.mysql)
     accounts = Accounts(
         store=account_store,
         tokens=tokens,
@@ -138,31 +167,45 @@ def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> S
         profiles=profiles,
         limiter=limiter,
         settings=settings.accounts,
-        user_registered=events["user_registered"],
+        user_registered=load_event_schemas()["user_registered"],
     )
-
-    routes: list[BaseRoute] = [
-        *OpsRoutes(producer, read_models, redis_client).routes(),
+    # A job's edit lock outlives the longest wait for Kafka, so it cannot expire under a running change.
+    lock_ms = gw.produce_timeout_ms + 5_000
+    idempotency = IdempotencyStore(clients.redis, clients.redis_breaker, ttl_s=gw.idempotency_ttl_s, lease_ms=lock_ms)
+    analytics_cache = _cache(clients, metrics, resources, name="analytics", fresh_s=ANALYTICS_CACHE_TTL_S, stale_s=10)
+    search_cache = _cache(
+        clients, metrics, resources, name="job_search", fresh_s=SEARCH_CACHE_TTL_S, stale_s=SEARCH_CACHE_TTL_S
+    )
+    detail_cache = _cache(clients, metrics, resources, name="job_detail", fresh_s=DETAIL_CACHE_TTL_S, stale_s=60)
+    return [
+        *OpsRoutes(clients.producer, clients.read_models, clients.redis).routes(),
         *DocsRoutes().routes(),
-        *AnalyticsRoutes(read_models, analytics_cache).routes(),
+        *AnalyticsRoutes(clients.read_models, analytics_cache).routes(),
         *accounts.routes(),
         *ApplicationRoutes(
-            producer,
+            clients.producer,
             idempotency,
-            read_models,
+            clients.read_models,
             CandidateContacts(profiles, account_store),
             max_body_bytes=gw.max_body_bytes,
         ).routes(),
         *JobRoutes(
-            producer,
-            JobStore(redis_client, redis_breaker, read_models),
-            read_models,
+            clients.producer,
+            JobStore(clients.redis, clients.redis_breaker, clients.read_models),
+            clients.read_models,
             search_cache,
             detail_cache,
             max_body_bytes=gw.max_body_bytes,
             lock_ms=lock_ms,
         ).routes(),
     ]
+
+
+def _middleware(
+    settings: Settings, tokens: TokenService, limiter: RateLimiter, metrics: GatewayMetrics
+) -> list[Middleware]:
+    """Outermost first: the order a request meets them."""
+    gw = settings.gateway
     admission = Admission(
         gw.max_inflight, gw.max_queued, gw.queue_wait_ms / 1000, max_per_client=gw.max_inflight_per_client
     )
@@ -170,7 +213,7 @@ def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> S
     # X-Forwarded-For is believed only from the configured proxies; then every limit below keys on the client it
     # names. uvicorn itself runs with proxy_headers=False, so in-process apps behave as the server does.
     proxies = [Middleware(ProxyHeadersMiddleware, trusted_hosts=list(gw.trusted_proxies))] if gw.trusted_proxies else []
-    middleware = [
+    return [
         *proxies,
         Middleware(MetricsMiddleware, metrics=metrics),
         # Outside admission: a body arrives whole (or 408/413) before its request may take a slot.
@@ -191,19 +234,3 @@ def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> S
             on_reject=metrics.rejected,
         ),
     ]
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        producer.start()
-        try:
-            yield
-        finally:
-            await search_cache.close()
-            await detail_cache.close()
-            await analytics_cache.close()
-            await asyncio.to_thread(producer.stop)
-            await asyncio.to_thread(mysql.close)
-            await asyncio.to_thread(passwords.close)
-            await redis_client.aclose()
-
-    return Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)

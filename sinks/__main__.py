@@ -12,7 +12,7 @@ from jobstream.settings import Settings
 from jobstream.stage_metrics import StageMetrics
 from jobstream.stage_runner import run_stage
 from sinks.app import build_mysql_application, build_redis_application
-from sinks.models import read_models
+from sinks.mysql.models import read_models
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,10 +14,10 @@ from jobstream.stage_metrics import StageMetrics
 from schemas.avro import EventSchema, load_event_schemas
 from schemas.topics import DEAD_LETTER, topic_catalog
 from sinks.isolation import DeadLetterRejected
-from sinks.models import read_models
-from sinks.mysql_sink import MySQLUpsertSink, RetryPolicy
-from sinks.redis_plans import plans
-from sinks.redis_sink import RedisReadModelSink
+from sinks.mysql.models import read_models
+from sinks.mysql.sink import MySQLUpsertSink, RetryPolicy
+from sinks.redis.plans import plans
+from sinks.redis.sink import RedisReadModelSink
 
 
 def mysql_pool(settings: Settings, database: str | None = None) -> MySQLPool:

@@ -30,10 +30,10 @@ from schemas.avro import EventSchema, load_event_schemas
 from schemas.errors import SchemaError
 from schemas.topics import topic_catalog
 from sinks.app import mysql_pool
-from sinks.checksum import model_checksum
 from sinks.isolation import Refused
-from sinks.models import ReadModel, read_models
-from sinks.mysql_sink import MySQLUpsertSink, RetryPolicy
+from sinks.mysql.checksum import model_checksum
+from sinks.mysql.models import ReadModel, read_models
+from sinks.mysql.sink import MySQLUpsertSink, RetryPolicy
 
 SHADOW = "__shadow"
 OLD = "__old"

@@ -17,16 +17,16 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import generate_latest
 from starlette.applications import Starlette
 
-from gateway.accounts import Accounts
-from gateway.accounts_passwords import PasswordHashing
-from gateway.accounts_profiles import ProfileCache
-from gateway.accounts_store import AccountStore
-from gateway.authentication import authentication_middleware
-from gateway.errors import EXCEPTION_HANDLERS
-from gateway.metrics import GatewayMetrics
-from gateway.mysql import GatewayMySQL
-from gateway.ratelimit import LocalGcra, RateLimiter
-from gateway.tokens import token_service
+from gateway.accounts.passwords import PasswordHashing
+from gateway.accounts.profiles import ProfileCache
+from gateway.accounts.routes import Accounts
+from gateway.accounts.store import AccountStore
+from gateway.accounts.tokens import token_service
+from gateway.clients.mysql import GatewayMySQL
+from gateway.http.errors import EXCEPTION_HANDLERS
+from gateway.middleware.authentication import authentication_middleware
+from gateway.middleware.ratelimit import LocalGcra, RateLimiter
+from gateway.ops.metrics import GatewayMetrics
 from jobstream.breaker import CircuitBreaker
 from jobstream.settings import Settings
 from schemas import load_event_schemas
@@ -172,8 +172,8 @@ async def mint_token(settings: Settings, async_redis: aioredis.Redis):
     """`mint_token(role, company_id=None)` -> (user_id, headers with a real access token for a new user)."""
     import uuid
 
-    from gateway.principal import Role
-    from gateway.tokens import token_service
+    from gateway.accounts.tokens import token_service
+    from gateway.http.principal import Role
 
     tokens = token_service(settings.accounts, async_redis)
 

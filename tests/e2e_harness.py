@@ -29,8 +29,8 @@ import httpx
 
 from jobstream.consumer_offsets import commit_at_end
 from jobstream.settings import PROJECT_ROOT, MySQLAddress, Settings
-from sinks.models import read_models
-from sinks.redis_plans import plans
+from sinks.mysql.models import read_models
+from sinks.redis.plans import plans
 from stack.mariadb import LocalMariaDB
 from stack.processes import free_port
 from state.migrate import apply_migrations, connect, load_migrations

@@ -14,8 +14,8 @@ import pytest
 from jobstream.errors import SettingsError
 from jobstream.settings import Settings
 from tests.topology_harness import EVENTS, TopicReader, application_record, ids, job_record
-from topologies.acceptance_messages import decision_messages
-from topologies.acceptance_rules import Decision, Duplicate, DuplicateKind, JobBook, Rejection
+from topologies.acceptance.messages import decision_messages
+from topologies.acceptance.rules import Decision, Duplicate, DuplicateKind, JobBook, Rejection
 
 INPUTS = ["job.lifecycle", "application.created"]
 

@@ -10,9 +10,9 @@ import pytest
 from schemas.topics import NOTIFICATION_REQUESTED
 from tests.test_acceptance import DictState, _send_application, _send_job, _settle
 from tests.topology_harness import EVENTS, TopicReader, application_record, ids, job_record
-from topologies.acceptance_messages import decision_messages
-from topologies.acceptance_rules import JobBook, Rejection
-from topologies.templates import render
+from topologies.acceptance.messages import decision_messages
+from topologies.acceptance.rules import JobBook, Rejection
+from topologies.notifications.templates import render
 
 
 def _notifications(messages):

@@ -5,10 +5,10 @@ import uuid
 
 import pytest
 
-from gateway.accounts_store import EMAIL_COLLATION
-from gateway.auth_keys import load_signing_keys
-from gateway.principal import Role
-from gateway.tokens import TokenService
+from gateway.accounts.keys import load_signing_keys
+from gateway.accounts.store import EMAIL_COLLATION
+from gateway.accounts.tokens import TokenService
+from gateway.http.principal import Role
 from schemas import load_event_schemas
 
 pytestmark = pytest.mark.anyio

@@ -6,8 +6,8 @@ import threading
 import pytest
 from argon2 import PasswordHasher
 
-from gateway.accounts_passwords import PasswordHashing
-from gateway.errors import Unavailable
+from gateway.accounts.passwords import PasswordHashing
+from gateway.http.errors import Unavailable
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from gateway.inflight import Admission
+from gateway.middleware.admission import Admission
 
 pytestmark = pytest.mark.anyio
 

@@ -205,7 +205,7 @@ def test_window_counts_equal_the_ground_truth_including_late_events(
 def test_an_empty_company_id_is_no_company_and_keeps_its_facts_out_of_company_windows():
     from jobstream.dead_letter import Decoded
     from tests.test_acceptance import DictState
-    from topologies.analytics_facts import FactMaker
+    from topologies.analytics.facts import FactMaker
 
     unattributed: list[int] = []
     facts = FactMaker(lambda: unattributed.append(1))

@@ -16,7 +16,7 @@ import anyio
 import pytest
 import redis
 
-from gateway.principal import Role
+from gateway.http.principal import Role
 from jobstream.consumer_offsets import commit_at_end
 from jobstream.settings import Settings
 from schemas.avro import load_event_schemas

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pymysql
 import pytest
 
-from gateway.principal import Role
-from gateway.readmodels import ANALYTICS_SQL
+from gateway.clients.readmodels import ANALYTICS_SQL
+from gateway.http.principal import Role
 from state.migrate import connect
 
 pytestmark = pytest.mark.anyio

@@ -13,13 +13,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 
-from gateway.accounts_profiles import ProfileCache
-from gateway.accounts_store import AccountStore
-from gateway.applications import CandidateContacts
-from gateway.errors import ApiError
-from gateway.mysql import GatewayMySQL
-from gateway.principal import Role
-from gateway.validation import read_json
+from gateway.accounts.profiles import ProfileCache
+from gateway.accounts.store import AccountStore
+from gateway.applications.routes import CandidateContacts
+from gateway.clients.mysql import GatewayMySQL
+from gateway.http.errors import ApiError
+from gateway.http.principal import Role
+from gateway.http.validation import read_json
 from jobstream.breaker import CircuitBreaker
 from jobstream.settings import MySQLAddress
 from schemas import load_event_schemas

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from gateway.body_deadline import BodyDeadlineMiddleware
+from gateway.middleware.body_deadline import BodyDeadlineMiddleware
 from tests.gateway_process import gateway_process
 
 pytestmark = pytest.mark.anyio

@@ -4,7 +4,7 @@ import uuid
 import pytest
 import redis
 
-from gateway.cache import SwrCache
+from gateway.clients.cache import SwrCache
 from jobstream.breaker import CircuitBreaker
 
 pytestmark = pytest.mark.anyio

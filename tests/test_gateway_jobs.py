@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.principal import Role
+from gateway.http.principal import Role
 from schemas import load_event_schemas
 from tests.kafka_helpers import consume_until
 

@@ -7,12 +7,12 @@ import pytest
 from starlette.applications import Starlette
 
 from gateway.app import build_app
-from gateway.mysql import GatewayMySQL
-from gateway.ops import OpsRoutes
-from gateway.principal import Role
-from gateway.producer import EventProducer
-from gateway.ratelimit import LocalGcra, Rate
-from gateway.readmodels import ReadModels
+from gateway.clients.mysql import GatewayMySQL
+from gateway.clients.producer import EventProducer
+from gateway.clients.readmodels import ReadModels
+from gateway.http.principal import Role
+from gateway.middleware.ratelimit import LocalGcra, Rate
+from gateway.ops.routes import OpsRoutes
 from jobstream.breaker import CircuitBreaker, CircuitOpen
 
 pytestmark = pytest.mark.anyio

@@ -21,8 +21,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from benchmarks.fixtures import scratch_database
-from gateway.principal import Role
-from gateway.tokens import token_service
+from gateway.accounts.tokens import token_service
+from gateway.http.principal import Role
 from jobstream.settings import PROJECT_ROOT, Settings
 from tests.chaos_harness import Platform, seed
 from tests.e2e_harness import APPLICATION_BODY, rows, wait_for

@@ -17,13 +17,13 @@ from quixstreams.sinks.base.item import SinkItem
 from jobstream.backoff import Backoff
 from jobstream.mysql import MySQLPool
 from jobstream.settings import Settings
-from sinks.analytics import CompanyWindowsMapping, JobWindowsMapping
-from sinks.applications import DecisionsMapping
-from sinks.checksum import model_checksum
-from sinks.jobs import JobsMapping
-from sinks.mysql_sink import Mapping, MySQLUpsertSink, RetryPolicy
-from sinks.notifications import NotificationsMapping
-from sinks.stages import StagesMapping
+from sinks.mysql.analytics import CompanyWindowsMapping, JobWindowsMapping
+from sinks.mysql.applications import DecisionsMapping
+from sinks.mysql.checksum import model_checksum
+from sinks.mysql.jobs import JobsMapping
+from sinks.mysql.notifications import NotificationsMapping
+from sinks.mysql.sink import Mapping, MySQLUpsertSink, RetryPolicy
+from sinks.mysql.stages import StagesMapping
 from state.migrate import connect
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)

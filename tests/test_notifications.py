@@ -35,8 +35,8 @@ from schemas.avro import load_event_schemas
 from schemas.topics import NOTIFICATION_DEAD_LETTER, NOTIFICATION_OUTCOME, NOTIFICATION_REQUESTED, NOTIFICATION_RETRY
 from stack.smtp import SmtpCapture, captured_mail, wait_for_mail
 from tests.kafka_helpers import consume_until, header, idempotent_producer
-from topologies.notifications_delivery import DeliveryPolicy
-from topologies.templates import TEMPLATES, TemplateError, render
+from topologies.notifications.delivery import DeliveryPolicy
+from topologies.notifications.templates import TEMPLATES, TemplateError, render
 
 EVENTS = load_event_schemas()
 REQUESTED = EVENTS["notification_requested"]

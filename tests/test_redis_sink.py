@@ -20,9 +20,9 @@ from redis.retry import Retry
 from jobstream.backoff import Backoff
 from jobstream.consumer_offsets import commit_at_end
 from jobstream.settings import PROJECT_ROOT
-from sinks.mysql_sink import RetryPolicy
-from sinks.redis_plans import decision_plan, job_plan, plans, stage_plan
-from sinks.redis_sink import RedisReadModelSink
+from sinks.mysql.sink import RetryPolicy
+from sinks.redis.plans import decision_plan, job_plan, plans, stage_plan
+from sinks.redis.sink import RedisReadModelSink
 from state import redis_keys
 from tests.test_mysql_sink import T0, decided_event, items, job_event, new_id, stage_event
 from tests.test_replay import produce

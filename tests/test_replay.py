@@ -21,9 +21,9 @@ import pytest
 from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.settings import PROJECT_ROOT, Settings
 from schemas.avro import load_event_schemas
-from sinks.checksum import model_checksum, table_checksum
 from sinks.lag import group_lag
-from sinks.models import read_models
+from sinks.mysql.checksum import model_checksum, table_checksum
+from sinks.mysql.models import read_models
 from sinks.replay import high_watermarks, replay
 from state.migrate import connect
 from tests.e2e_harness import MYSQL_SINK_TOPICS

@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.auth_keys import KeyFileError, load_signing_keys
-from gateway.authentication import authentication_middleware
-from gateway.principal import Principal, Role
-from gateway.tokens import RevocationUnavailableError, TokenError, TokenService, token_service
+from gateway.accounts.keys import KeyFileError, load_signing_keys
+from gateway.accounts.tokens import RevocationUnavailableError, TokenError, TokenService, token_service
+from gateway.http.principal import Principal, Role
+from gateway.middleware.authentication import authentication_middleware
 from jobstream.errors import SettingsError
 from jobstream.settings import Settings
 

@@ -5,8 +5,8 @@ import re
 import pytest
 from starlette.requests import Request
 
-from gateway.errors import InvalidField
-from gateway.validation import MULTILINE_PATTERN, SINGLE_LINE_PATTERN, Text, query_int
+from gateway.http.errors import InvalidField
+from gateway.http.validation import MULTILINE_PATTERN, SINGLE_LINE_PATTERN, Text, query_int
 
 SINGLE_LINE = Text(1, 200, multiline=False)
 FREE_TEXT = Text(1, 200, multiline=True)

@@ -1,0 +1,1 @@
+"""Analytics reads for analysts: windowed counts, funnels, rejection reasons."""

@@ -1,0 +1,209 @@
+"""Applications: a candidate applies (application.created), an employer moves one along its pipeline
+(application.stage_changed), a candidate lists their own. No MySQL write sits on the apply path, and no MySQL read
+is required by it: the candidate's email comes from the cached profile, and only on a cache miss, within a short
+bound, from the accounts table; when neither answers the event goes out without it (notifications fall back to push).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+
+import pymysql
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway.accounts.profiles import ProfileCache
+from gateway.accounts.store import AccountStore
+from gateway.applications.idempotency import IdempotencyStore, Outcome
+from gateway.clients.producer import EventProducer
+from gateway.clients.readmodels import ReadModels
+from gateway.http.errors import ApiError
+from gateway.http.guards import page_params, require_role
+from gateway.http.principal import Role
+from gateway.http.validation import Choice, Field, HttpsUrl, Text, check_object, read_json, uuid_param
+from jobstream.errors import DependencyUnavailable
+from schemas.topics import APPLICATION_CREATED, APPLICATION_STAGE_CHANGED
+
+COVER_LETTER_MAX = 10_000
+RESUME_URL_MAX = 2_048
+STAGES = ("reviewed", "interview", "offer", "hired", "declined")
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-.:]{8,128}$")
+
+APPLICATION_FIELDS = {
+    "cover_letter": Field(Text(1, COVER_LETTER_MAX, multiline=True)),
+    "resume_url": Field(HttpsUrl(RESUME_URL_MAX)),
+    "referral_source": Field(Text(1, 100, multiline=False), required=False, nullable=True),
+}
+STAGE_FIELDS = {"stage": Field(Choice(STAGES))}
+# A cache miss may wait this long for MySQL before the application goes out without the candidate's email.
+PROFILE_LOOKUP_TIMEOUT_S = 0.5
+_FALLBACK_LOG_EVERY_S = 10.0
+
+log = logging.getLogger(__name__)
+
+
+class CandidateContacts:
+    """The email a candidate's notifications go to, read through the profile cache the accounts routes fill.
+
+    A Redis hit costs no MySQL at all; a miss loads the account (on the store's thread pool, bounded by
+    `timeout_s`, default PROFILE_LOOKUP_TIMEOUT_S) and fills the cache. With Redis and MySQL both unavailable,
+    or the account gone, `email` returns None: an application never fails for want of a contact address.
+    """
+
+    def __init__(
+        self, profiles: ProfileCache, store: AccountStore, *, timeout_s: float = PROFILE_LOOKUP_TIMEOUT_S
+    ) -> None:
+        self._profiles = profiles
+        self._store = store
+        self._timeout_s = timeout_s
+        self._last_fallback_log = float("-inf")
+
+    async def email(self, user_id: str) -> str | None:
+        profile = await self._profiles.get(user_id)  # Redis unavailable reads as a miss
+        if profile is None:
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    user = await self._store.user(user_id)
+            except (DependencyUnavailable, TimeoutError, pymysql.MySQLError) as error:
+                self._log_fallback(user_id, error)
+                return None
+            if user is None:
+                return None
+            profile = user.profile()
+            await self._profiles.put(profile)  # skips the cache, with a warning, when Redis is unavailable
+        email = profile.get("email")
+        return email if isinstance(email, str) and email else None
+
+    def _log_fallback(self, user_id: str, error: Exception) -> None:
+        # One line per interval: during an outage every application takes this path.
+        now = time.monotonic()
+        if now - self._last_fallback_log >= _FALLBACK_LOG_EVERY_S:
+            self._last_fallback_log = now
+            log.warning("application of %s produced without contact_email: profile lookup failed: %r", user_id, error)
+
+
+class ApplicationRoutes:
+    def __init__(
+        self,
+        producer: EventProducer,
+        idempotency: IdempotencyStore,
+        read_models: ReadModels,
+        contacts: CandidateContacts,
+        *,
+        max_body_bytes: int,
+    ) -> None:
+        self._producer = producer
+        self._idempotency = idempotency
+        self._read_models = read_models
+        self._contacts = contacts
+        self._max_body_bytes = max_body_bytes
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/jobs/{job_id}/applications", self.apply, methods=["POST"]),
+            Route("/v1/applications/{application_id}/stage", self.change_stage, methods=["POST"]),
+            Route("/v1/me/applications", self.mine, methods=["GET"]),
+        ]
+
+    async def apply(self, request: Request) -> JSONResponse:
+        candidate = require_role(request, Role.CANDIDATE)
+        job_id = uuid_param(request.path_params["job_id"], "job_id")
+        key = request.headers.get("idempotency-key")
+        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+            raise ApiError(
+                422, "invalid_field", "must be 8 to 128 characters of A-Z a-z 0-9 _ - . :", field="Idempotency-Key"
+            )
+        body = check_object(await read_json(request, self._max_body_bytes), APPLICATION_FIELDS)
+        application_id = str(uuid.uuid4())
+        if key is not None:
+            scoped_key = f"{candidate.user_id}:{key}"
+            fingerprint = _fingerprint(job_id, body)
+            claim = await self._idempotency.claim(scoped_key, fingerprint, application_id)
+            if claim.outcome is Outcome.DONE:
+                return _accepted(claim.application_id)
+            if claim.outcome is Outcome.IN_FLIGHT:
+                raise ApiError(
+                    409,
+                    "idempotency_key_in_flight",
+                    "a request with this Idempotency-Key is still being processed; retry shortly",
+                    field="Idempotency-Key",
+                    headers={"Retry-After": "1"},
+                )
+            if claim.outcome is Outcome.MISMATCH:
+                raise ApiError(
+                    422,
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different request",
+                    field="Idempotency-Key",
+                )
+            application_id = claim.application_id
+        record = {
+            "event_id": str(uuid.uuid4()),
+            "application_id": application_id,
+            "job_id": job_id,
+            "candidate_id": candidate.user_id,
+            "idempotency_key": key,
+            "cover_letter": body["cover_letter"],
+            "resume_url": body["resume_url"],
+            "submitted_at": int(time.time() * 1000),
+            "referral_source": body.get("referral_source"),
+            # Not part of the Idempotency-Key fingerprint: it is looked up, not sent, and may change between retries.
+            "contact_email": await self._contacts.email(candidate.user_id),
+        }
+        try:
+            await self._producer.send(APPLICATION_CREATED, job_id, record)
+        except DependencyUnavailable:
+            if key is not None:
+                await self._idempotency.fail(scoped_key, fingerprint, application_id)
+            raise
+        if key is not None:
+            await self._idempotency.complete(scoped_key, fingerprint, application_id)
+        # The event is durable from here on: the answer is 202 even if the key could not be marked done.
+        return _accepted(application_id)
+
+    async def change_stage(self, request: Request) -> JSONResponse:
+        employer = require_role(request, Role.EMPLOYER)
+        application_id = uuid_param(request.path_params["application_id"], "application_id")
+        body = check_object(await read_json(request, self._max_body_bytes), STAGE_FIELDS)
+        application = await self._read_models.application_with_company(application_id)
+        if application is None:
+            raise ApiError(404, "not_found", "no such application (new ones appear within seconds)")
+        if application["company_id"] is None or application["company_id"] != employer.company_id:
+            raise ApiError(403, "forbidden", "only the employer of this application's job may move it")
+        if application["status"] != "accepted":
+            raise ApiError(409, "not_accepted", f"the application is {application['status']}, not accepted")
+        await self._producer.send(
+            APPLICATION_STAGE_CHANGED,
+            application["job_id"],
+            {
+                "event_id": str(uuid.uuid4()),
+                "application_id": application_id,
+                "job_id": application["job_id"],
+                "stage": body["stage"],
+                "changed_by": employer.user_id,
+                "changed_at": int(time.time() * 1000),
+            },
+        )
+        return JSONResponse({"application_id": application_id, "stage": body["stage"]}, status_code=202)
+
+    async def mine(self, request: Request) -> JSONResponse:
+        candidate = require_role(request, Role.CANDIDATE)
+        limit, offset = page_params(request)
+        rows = await self._read_models.candidate_applications(candidate.user_id, limit, offset)
+        return JSONResponse({"items": rows, "limit": limit, "offset": offset})
+
+
+def _fingerprint(job_id: str, body: dict[str, object]) -> str:
+    canonical = json.dumps({"job_id": job_id, **body}, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _accepted(application_id: str) -> JSONResponse:
+    return JSONResponse({"application_id": application_id, "status": "pending"}, status_code=202)

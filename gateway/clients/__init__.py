@@ -1,0 +1,1 @@
+"""The gateway's clients of Kafka, MySQL and Redis, each behind a circuit breaker."""

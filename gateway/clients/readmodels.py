@@ -1,0 +1,250 @@
+"""Reads from the MySQL read models the sinks fill: jobs, their tags, applications. The gateway never writes them.
+
+Every query runs through the gateway's one MySQL pool (`gateway.clients.mysql`), off the event loop, behind its breaker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pymysql.cursors import DictCursor
+
+from gateway.clients.mysql import GatewayMySQL
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+_JOB_COLUMNS = (
+    "job_id, company_id, title, description, location, remote, salary_min, salary_max, currency, status, "
+    "max_applications, deadline, created_at, updated_at"
+)
+
+# The analytics reads, by name, so tests/test_gateway_analytics.py can EXPLAIN exactly what runs. Windows filter
+# on window_start in [since, until); each read walks one index range (named in the comment).
+_WINDOW_COLUMNS = "window_start, window_end, applications, accepted, rejected, rejected_by_reason, views, conversion"
+_REJECTIONS = (
+    "SELECT k.reason, SUM(CAST(JSON_VALUE(w.rejected_by_reason, CONCAT('$.\"', k.reason, '\"')) AS UNSIGNED))"
+    " AS rejected FROM job_window_stats w"
+    " CROSS JOIN JSON_TABLE(JSON_KEYS(w.rejected_by_reason), '$[*]' COLUMNS (reason VARCHAR(64) PATH '$')) k"
+    " WHERE {scope}w.window_start >= %(since)s AND w.window_start < %(until)s AND w.rejected > 0"
+    " GROUP BY k.reason ORDER BY rejected DESC, k.reason"
+)
+ANALYTICS_SQL = {
+    # jobs PRIMARY, then job_window_stats PRIMARY (job_id prefix), job_funnel PRIMARY.
+    "job_owner": (
+        "SELECT (SELECT company_id FROM jobs WHERE job_id = %(job_id)s) AS from_jobs,"
+        " (SELECT company_id FROM job_window_stats WHERE job_id = %(job_id)s AND company_id IS NOT NULL LIMIT 1)"
+        " AS from_windows,"
+        " EXISTS (SELECT 1 FROM jobs WHERE job_id = %(job_id)s)"
+        " OR EXISTS (SELECT 1 FROM job_window_stats WHERE job_id = %(job_id)s)"
+        " OR EXISTS (SELECT 1 FROM job_funnel WHERE job_id = %(job_id)s) AS known"
+    ),
+    # job_window_stats PRIMARY (job_id, window_start).
+    "job_windows": (
+        f"SELECT {_WINDOW_COLUMNS} FROM job_window_stats WHERE job_id = %(job_id)s"
+        " AND window_start >= %(since)s AND window_start < %(until)s ORDER BY window_start LIMIT %(limit)s"
+    ),
+    # company_window_stats PRIMARY (company_id, window_start).
+    "company_windows": (
+        f"SELECT {_WINDOW_COLUMNS} FROM company_window_stats WHERE company_id = %(company_id)s"
+        " AND window_start >= %(since)s AND window_start < %(until)s ORDER BY window_start LIMIT %(limit)s"
+    ),
+    # job_funnel PRIMARY.
+    "job_funnel": (
+        "SELECT applications, accepted, rejected, reviewed, interview, offer, hired, declined"
+        " FROM job_funnel WHERE job_id = %(job_id)s"
+    ),
+    # job_window_stats PRIMARY (job_id prefix).
+    "job_views": "SELECT SUM(views) AS views FROM job_window_stats WHERE job_id = %(job_id)s",
+    # job_window_time (window_start, rejected), from migration 0005.
+    "rejections": _REJECTIONS.format(scope=""),
+    # job_window_company (company_id, window_start).
+    "company_rejections": _REJECTIONS.format(scope="w.company_id = %(company_id)s AND "),
+}
+_FUNNEL_COLUMNS = ("applications", "accepted", "rejected", "reviewed", "interview", "offer", "hired", "declined")
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    text: str | None = None
+    location: str | None = None
+    remote: bool | None = None
+    salary_min: int | None = None
+    tags: tuple[str, ...] = ()
+    limit: int = 20
+    offset: int = 0
+
+
+class ReadModels:
+    def __init__(self, mysql: GatewayMySQL) -> None:
+        self._mysql = mysql
+
+    async def ping(self) -> None:
+        await self._run(lambda cursor: cursor.execute("SELECT 1"))
+
+    async def job(self, job_id: str) -> Row | None:
+        def query(cursor: DictCursor) -> Row | None:
+            cursor.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = %s", (job_id,))
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            cursor.execute("SELECT tag FROM job_tags WHERE job_id = %s ORDER BY tag", (job_id,))
+            return _job(row, [r["tag"] for r in cursor.fetchall()])
+
+        return await self._run(query)
+
+    async def application_with_company(self, application_id: str) -> Row | None:
+        """The application and the company owning its job (None when the job is not in the read model yet)."""
+
+        def query(cursor: DictCursor) -> Row | None:
+            cursor.execute(
+                "SELECT a.application_id, a.job_id, a.candidate_id, a.status, a.stage, j.company_id "
+                "FROM applications a LEFT JOIN jobs j ON j.job_id = a.job_id WHERE a.application_id = %s",
+                (application_id,),
+            )
+            return cursor.fetchone()
+
+        return await self._run(query)
+
+    async def candidate_applications(self, candidate_id: str, limit: int, offset: int) -> list[Row]:
+        def query(cursor: DictCursor) -> list[Row]:
+            cursor.execute(
+                "SELECT application_id, job_id, status, rejection_reason, stage, submitted_at, decided_at, "
+                "updated_at FROM applications WHERE candidate_id = %s "
+                "ORDER BY submitted_at DESC, application_id LIMIT %s OFFSET %s",
+                (candidate_id, limit, offset),
+            )
+            return [_plain(row) for row in cursor.fetchall()]
+
+        return await self._run(query)
+
+    async def search_jobs(self, q: JobQuery) -> list[Row]:
+        """Open jobs matching every given filter, the best text match (or the newest) first."""
+        where = ["j.status = 'open'"]
+        params: list[Any] = []
+        order = "j.created_at DESC, j.job_id"
+        if q.text:
+            where.append("MATCH (j.title, j.description) AGAINST (%s IN NATURAL LANGUAGE MODE)")
+            params.append(q.text)
+        if q.location:
+            where.append("j.location = %s")
+            params.append(q.location)
+        if q.remote is not None:
+            where.append("j.remote = %s")
+            params.append(q.remote)
+        if q.salary_min is not None:
+            where.append("j.salary_max >= %s")
+            params.append(q.salary_min)
+        if q.tags:
+            placeholders = ", ".join(["%s"] * len(q.tags))
+            where.append(
+                f"j.job_id IN (SELECT job_id FROM job_tags WHERE tag IN ({placeholders}) "
+                "GROUP BY job_id HAVING COUNT(*) = %s)"
+            )
+            params.extend(q.tags)
+            params.append(len(q.tags))
+        select = f"SELECT {', '.join('j.' + c.strip() for c in _JOB_COLUMNS.split(','))}"
+        if q.text:
+            select += ", MATCH (j.title, j.description) AGAINST (%s IN NATURAL LANGUAGE MODE) AS score"
+            params.insert(0, q.text)
+            order = "score DESC, j.created_at DESC, j.job_id"
+        sql = f"{select} FROM jobs j WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s OFFSET %s"
+        params.extend([q.limit, q.offset])
+
+        def query(cursor: DictCursor) -> list[Row]:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            if not rows:
+                return []
+            ids = [row["job_id"] for row in rows]
+            cursor.execute(
+                f"SELECT job_id, tag FROM job_tags WHERE job_id IN ({', '.join(['%s'] * len(ids))}) ORDER BY tag",
+                ids,
+            )
+            tags: dict[str, list[str]] = {}
+            for tag_row in cursor.fetchall():
+                tags.setdefault(tag_row["job_id"], []).append(tag_row["tag"])
+            for row in rows:
+                row.pop("score", None)
+            return [_job(row, tags.get(row["job_id"], [])) for row in rows]
+
+        return await self._run(query)
+
+    async def job_owner(self, job_id: str) -> Row | None:
+        """`{"company_id"}` of a job known to the jobs or analytics read models (company may be None), else None."""
+
+        def query(cursor: DictCursor) -> Row | None:
+            cursor.execute(ANALYTICS_SQL["job_owner"], {"job_id": job_id})
+            row = cursor.fetchone()
+            if row is None or not row["known"]:
+                return None
+            return {"company_id": row["from_jobs"] or row["from_windows"]}
+
+        return await self._run(query)
+
+    async def job_windows(self, job_id: str, since: datetime, until: datetime, limit: int) -> list[Row]:
+        """The job's 1-minute windows starting in [since, until), oldest first, at most `limit`."""
+        params = {"job_id": job_id, "since": since, "until": until, "limit": limit}
+        return await self._run(lambda cursor: _windows(cursor, ANALYTICS_SQL["job_windows"], params))
+
+    async def company_windows(self, company_id: str, since: datetime, until: datetime, limit: int) -> list[Row]:
+        """The company's hopping 1-hour windows starting in [since, until), oldest first, at most `limit`."""
+        params = {"company_id": company_id, "since": since, "until": until, "limit": limit}
+        return await self._run(lambda cursor: _windows(cursor, ANALYTICS_SQL["company_windows"], params))
+
+    async def job_funnel(self, job_id: str) -> Row:
+        """The job's funnel row (zeros when it has none yet) and its views summed over every closed window."""
+
+        def query(cursor: DictCursor) -> Row:
+            cursor.execute(ANALYTICS_SQL["job_funnel"], {"job_id": job_id})
+            funnel = cursor.fetchone() or {}
+            cursor.execute(ANALYTICS_SQL["job_views"], {"job_id": job_id})
+            views = cursor.fetchone()
+            counts = {column: int(funnel.get(column) or 0) for column in _FUNNEL_COLUMNS}
+            return {"views": int(views["views"] or 0) if views else 0, **counts}
+
+        return await self._run(query)
+
+    async def rejections(self, since: datetime, until: datetime, company_id: str | None) -> dict[str, int]:
+        """Rejections by reason over the job windows starting in [since, until), of one company or of all."""
+        sql = ANALYTICS_SQL["company_rejections" if company_id else "rejections"]
+        params = {"since": since, "until": until, "company_id": company_id}
+
+        def query(cursor: DictCursor) -> dict[str, int]:
+            cursor.execute(sql, params)
+            return {row["reason"]: int(row["rejected"]) for row in cursor.fetchall()}
+
+        return await self._run(query)
+
+    async def _run(self, query: Callable[[DictCursor], T]) -> T:
+        return await self._mysql.read(query)
+
+
+def _windows(cursor: DictCursor, sql: str, params: dict[str, Any]) -> list[Row]:
+    cursor.execute(sql, params)
+    rows = cursor.fetchall()
+    for row in rows:
+        # Window bounds always with milliseconds, the precision they are stored with and paged by.
+        for bound in ("window_start", "window_end"):
+            row[bound] = row[bound].isoformat(timespec="milliseconds") + "Z"
+        row["rejected_by_reason"] = json.loads(row["rejected_by_reason"])
+    return rows
+
+
+def _job(row: Row, tags: list[str]) -> Row:
+    job = _plain(row)
+    job["remote"] = bool(job["remote"])
+    job["tags"] = tags
+    return job
+
+
+def _plain(row: Row) -> Row:
+    """A row as JSON-ready values: datetimes (stored in UTC) become ISO 8601 strings with a Z."""
+    return {
+        key: value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+        for key, value in row.items()
+    }

@@ -1,0 +1,1 @@
+"""HTTP conventions every route shares: the error shape, strict input validation, guards, the OpenAPI document."""

@@ -1,0 +1,1 @@
+"""Jobs: employers create, update and close them; anyone searches and reads them."""

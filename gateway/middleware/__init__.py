@@ -1,0 +1,1 @@
+"""What wraps every request: whole bodies within a deadline, admission, authentication, rate limits."""

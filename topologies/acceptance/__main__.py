@@ -1,0 +1,3 @@
+from topologies.acceptance.topology import main
+
+main()

@@ -1,0 +1,100 @@
+"""The acceptance topology: decides every application exactly once. Run it with ``python -m topologies.acceptance``.
+
+Reads job.lifecycle and application.created (co-partitioned by job_id) as one stream, aligned by timestamp, into
+one RocksDB state store keyed by job_id and backed by a changelog topic; the rules are in
+`topologies.acceptance.rules`. Writes application.decided and notification.requested; poison messages go to
+dead_letter. Scale by starting more processes with the same consumer group: partitions, and the state of their
+jobs (restored from the changelog), move between them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+from quixstreams import Application, State
+
+from jobstream.clock import epoch_ms
+from jobstream.dead_letter import Decoded, EventDecoder, guarded, route_poison
+from jobstream.settings import Settings
+from jobstream.stage_metrics import StageMetrics
+from jobstream.stage_runner import run_stage
+from schemas.avro import load_event_schemas
+from schemas.topics import APPLICATION_CREATED, APPLICATION_DECIDED, DEAD_LETTER, JOB_LIFECYCLE, NOTIFICATION_REQUESTED
+from topologies.acceptance.messages import KEY_FIELDS, Outbound, decision_messages
+from topologies.acceptance.metrics import AcceptanceMetrics
+from topologies.acceptance.rules import Duplicate, JobBook
+from topologies.runtime import (
+    avro_output_topic,
+    build_application,
+    build_when_topics_are_visible,
+    catalog_events,
+    dead_letter_topic,
+    input_topic,
+    provenance,
+    require_topics,
+)
+
+
+class AcceptanceProcessor:
+    """The stateful step: lifecycle events update the job; applications get their decision's messages."""
+
+    def __init__(self, metrics: AcceptanceMetrics) -> None:
+        self._metrics = metrics
+
+    def __call__(self, value: Decoded, state: State) -> list[Outbound]:
+        book = JobBook(state)
+        if value.topic == JOB_LIFECYCLE:
+            book.apply_lifecycle(value.record)
+            return []
+        verdict = book.decide(value.record)
+        if isinstance(verdict, Duplicate):
+            self._metrics.duplicates.labels(verdict.kind.value).inc()
+            return []
+        now = datetime.now(UTC)
+        reason = "" if verdict.reason is None else verdict.reason.value
+        self._metrics.decisions.labels(verdict.outcome, reason).inc()
+        self._metrics.delay.observe(max(0, epoch_ms(now) - epoch_ms(value.record["submitted_at"])) / 1000)
+        return decision_messages(verdict, now)
+
+
+def build_acceptance(settings: Settings, metrics: StageMetrics, decisions: AcceptanceMetrics) -> Application:
+    """Wire the acceptance topology into a ready-to-run Application."""
+    topology = settings.acceptance
+    outputs = (APPLICATION_DECIDED, NOTIFICATION_REQUESTED)
+    require_topics(settings.kafka_bootstrap, [JOB_LIFECYCLE, APPLICATION_CREATED, *outputs, DEAD_LETTER])
+    events = catalog_events(load_event_schemas(), [JOB_LIFECYCLE, APPLICATION_CREATED, *outputs])
+    app = build_application(settings.kafka_bootstrap, topology, metrics)
+
+    jobs = app.dataframe(input_topic(app, JOB_LIFECYCLE))
+    applications = app.dataframe(input_topic(app, APPLICATION_CREATED))
+    decoder = EventDecoder({name: events[name] for name in (JOB_LIFECYCLE, APPLICATION_CREATED)}, key_field="job_id")
+    decoded = jobs.concat(applications).apply(decoder, metadata=True)
+    dead_letters = dead_letter_topic(app, DEAD_LETTER)
+    valid = route_poison(decoded, dead_letters, topology.consumer_group, metrics.poison)
+    outbound = valid.apply(guarded(AcceptanceProcessor(decisions), expand=True), stateful=True, expand=True)
+    outbound = route_poison(outbound, dead_letters, topology.consumer_group, metrics.poison)
+    outbound = outbound.set_headers(lambda value, key, timestamp, headers: provenance(headers, topology.consumer_group))
+    for name in outputs:
+        key_field = KEY_FIELDS[name]
+        (
+            outbound.filter(lambda message, name=name: message.topic == name)
+            .apply(lambda message: message.record)
+            .to_topic(avro_output_topic(app, name, events[name]), key=lambda record, field=key_field: record[field])
+        )
+    return app
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    registry = CollectorRegistry()
+    metrics = StageMetrics(registry, "acceptance")
+    acceptance_metrics = AcceptanceMetrics(registry)
+    metrics.serve(settings.acceptance.metrics_port)
+    run_stage(
+        "acceptance",
+        lambda: build_when_topics_are_visible(lambda: build_acceptance(settings, metrics, acceptance_metrics)),
+        on_recovery=metrics.recovered,
+    )

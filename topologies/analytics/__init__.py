@@ -1,0 +1,3 @@
+"""The analytics topology (`python -m topologies.analytics`): the stream and its windows in `topology.py`, the facts
+they sum in `facts.py`.
+"""

@@ -1,0 +1,3 @@
+from topologies.analytics.topology import main
+
+main()

@@ -1,0 +1,3 @@
+from topologies.notifications.topology import main
+
+main()

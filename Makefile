@@ -1,7 +1,9 @@
 # The two commands a newcomer needs: `make run` (the platform on the local stack) and `make test`.
+# `make test` runs on its own local stack (JOBSTREAM_STACK=test: its own folder and ports), never the platform's.
 PY := .venv/bin/python
+TEST_STACK := JOBSTREAM_STACK=test
 
-.PHONY: run demo test down status lint bootstrap
+.PHONY: run demo test test-unit down status lint bootstrap
 
 bootstrap:
 	@stack/bootstrap.sh
@@ -13,9 +15,14 @@ demo: bootstrap
 	@$(PY) -m stack.demo
 
 test: bootstrap
-	@$(PY) -m stack up
+	@$(TEST_STACK) $(PY) -m stack up
 	@$(MAKE) --no-print-directory lint
-	@$(PY) -m pytest; status=$$?; \
+	@$(TEST_STACK) $(PY) -m pytest; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+# The fast tier: tests of pure logic, no service started or needed (under 30 s).
+test-unit: bootstrap
+	@$(TEST_STACK) $(PY) -m pytest -m unit; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 lint: bootstrap
@@ -23,7 +30,7 @@ lint: bootstrap
 	@.venv/bin/ruff format --check .
 
 down: bootstrap
-	@$(PY) -m stack down
+	@$(PY) -m stack down --all
 
 status: bootstrap
-	@$(PY) -m stack status
+	@$(PY) -m stack status --all

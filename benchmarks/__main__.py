@@ -11,6 +11,7 @@ profile (the gateway under py-spy during the ceiling load: a ranking, not a figu
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import tempfile
@@ -27,8 +28,9 @@ from benchmarks import (
     scenario_topology,
 )
 from benchmarks.report import Table, append_report
-from jobstream.errors import SettingsError
+from jobstream.errors import JobstreamError
 from jobstream.settings import Settings
+from stack.local import up
 
 Scenario = Callable[[Settings, Path, bool], Table]
 SCENARIOS: dict[str, Scenario] = {
@@ -49,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few seconds per scenario (smoke, not figures)")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help=f"Markdown to append to ({DEFAULT_REPORT})")
     args = parser.parse_args(argv)
+    # Benchmarks write tens of thousands of events: into their own stack, never the platform's (its children too).
+    os.environ.setdefault("JOBSTREAM_STACK", "bench")
     try:
         settings = Settings.from_env()
-    except SettingsError as error:
+        up(settings)
+    except JobstreamError as error:
         print(f"benchmarks: {error}", file=sys.stderr)
         return 2
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]

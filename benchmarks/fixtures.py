@@ -21,7 +21,7 @@ from gateway.accounts.tokens import token_service
 from gateway.http.principal import Role
 from jobstream.breaker import CircuitBreaker
 from jobstream.settings import Settings
-from schemas import load_event_schemas
+from schemas import examples, load_event_schemas
 from schemas.topics import JOB_LIFECYCLE
 from state.migrate import apply_migrations, connect, load_migrations
 
@@ -89,24 +89,15 @@ def write_job_ids(count: int, path: Path) -> list[str]:
 
 def job_created(job_id: str) -> dict[str, object]:
     """A job.lifecycle ``created`` event for an open job with no cap and no deadline."""
-    return {
-        "event_id": str(uuid.uuid4()),
-        "kind": "created",
-        "job_id": job_id,
-        "company_id": str(uuid.uuid4()),
-        "employer_id": str(uuid.uuid4()),
-        "title": "Benchmark job",
-        "description": "A job the benchmark applies to",
-        "location": "Berlin",
-        "remote": True,
-        "salary_min": None,
-        "salary_max": None,
-        "currency": None,
-        "tags": ["benchmark"],
-        "max_applications": None,
-        "deadline": None,
-        "occurred_at": datetime.now(UTC),
-    }
+    return dict(
+        examples.job_lifecycle(
+            job_id,
+            title="Benchmark job",
+            description="A job the benchmark applies to",
+            location="Berlin",
+            tags=["benchmark"],
+        )
+    )
 
 
 def create_jobs(settings: Settings, job_ids: list[str]) -> None:

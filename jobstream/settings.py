@@ -18,6 +18,26 @@ from jobstream.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("development", "production")
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """One local stack's folder (under .local/) and the ports of its Kafka, MariaDB and Redis."""
+
+    folder: str
+    kafka_port: int
+    mysql_port: int
+    redis_port: int
+
+
+# JOBSTREAM_STACK picks the defaults: `make run` uses "dev", `make test` "test" and `python -m benchmarks` "bench".
+# Each is its own cluster directory, database server and Redis, so tests and benchmarks never leave events, rows or
+# keys in the platform `make run` shows, and the three can run side by side.
+LOCAL_STACKS = {
+    "dev": LocalStack(".", 9092, 3306, 6379),
+    "test": LocalStack("stacks/test", 19092, 13306, 16379),
+    "bench": LocalStack("stacks/bench", 24092, 23306, 26379),
+}
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
@@ -206,8 +226,11 @@ class Settings:
     # Replication factor and min.insync.replicas for catalog topics; 3 and 2 in production.
     topic_replication_factor: int
     topic_min_insync_replicas: int
-    # Local stack only: where private servers keep their data, and how many Kafka brokers to run.
+    # Local stack only: which one (JOBSTREAM_STACK), where its servers keep their data, where the Kafka jars are
+    # cached (shared by every stack), and how many Kafka brokers to run.
+    stack: str
     local_dir: Path
+    jar_cache: Path
     local_kafka_brokers: int
     notifications: NotificationSettings
     acceptance: TopologySettings
@@ -224,12 +247,16 @@ class Settings:
         env = os.environ if environ is None else environ
         reader = _Reader(env)
         environment = reader.choice("JOBSTREAM_ENV", "development", ENVIRONMENTS)
-        mysql_url = reader.text("JOBSTREAM_MYSQL_URL", "mysql://jobstream:jobstream@127.0.0.1:3306/jobstream")
-        redis_url = reader.text("JOBSTREAM_REDIS_URL", "redis://127.0.0.1:6379/0")
+        stack_name = reader.choice("JOBSTREAM_STACK", "dev", tuple(LOCAL_STACKS))
+        stack = LOCAL_STACKS[stack_name]
+        mysql_url = reader.text(
+            "JOBSTREAM_MYSQL_URL", f"mysql://jobstream:jobstream@127.0.0.1:{stack.mysql_port}/jobstream"
+        )
+        redis_url = reader.text("JOBSTREAM_REDIS_URL", f"redis://127.0.0.1:{stack.redis_port}/0")
         settings = cls(
             environment=environment,
             kafka_bootstrap=_bootstrap(
-                "JOBSTREAM_KAFKA_BOOTSTRAP", reader.text("JOBSTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+                "JOBSTREAM_KAFKA_BOOTSTRAP", reader.text("JOBSTREAM_KAFKA_BOOTSTRAP", f"127.0.0.1:{stack.kafka_port}")
             ),
             mysql=_mysql_address("JOBSTREAM_MYSQL_URL", mysql_url),
             mysql_url=mysql_url,
@@ -237,7 +264,9 @@ class Settings:
             redis_url=redis_url,
             topic_replication_factor=reader.integer("JOBSTREAM_TOPIC_REPLICATION_FACTOR", 1, minimum=1),
             topic_min_insync_replicas=reader.integer("JOBSTREAM_TOPIC_MIN_INSYNC_REPLICAS", 1, minimum=1),
+            stack=stack_name,
             local_dir=_local_dir(reader),
+            jar_cache=Path(reader.text("JOBSTREAM_JAR_CACHE", str(PROJECT_ROOT / ".local" / "jars"))).resolve(),
             local_kafka_brokers=reader.integer("JOBSTREAM_LOCAL_KAFKA_BROKERS", 1, minimum=1, maximum=9),
             notifications=_notification_settings(reader),
             acceptance=_topology_settings(reader, "acceptance", metrics_port=9465),
@@ -310,7 +339,8 @@ class _Reader:
 
 
 def _local_dir(reader: _Reader) -> Path:
-    return Path(reader.text("JOBSTREAM_LOCAL_DIR", str(PROJECT_ROOT / ".local"))).resolve()
+    stack = LOCAL_STACKS[reader.choice("JOBSTREAM_STACK", "dev", tuple(LOCAL_STACKS))]
+    return Path(reader.text("JOBSTREAM_LOCAL_DIR", str(PROJECT_ROOT / ".local" / stack.folder))).resolve()
 
 
 def _topology_settings(

@@ -34,6 +34,12 @@ from state.migrate import connect
 
 
 @pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Every async test runs on asyncio, the loop uvicorn and the gateway run on."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings.from_env()
 

@@ -16,7 +16,6 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.settings import PROJECT_ROOT
+from schemas import examples
 from schemas.avro import EventSchema, Record, load_event_schemas
 from stack.processes import free_port
 from tests.kafka_helpers import idempotent_producer
@@ -237,33 +237,8 @@ def ids(prefix: str) -> str:
 
 
 def job_record(job_id: str, kind: str = "created", **fields: Any) -> Record:
-    now = datetime.now(UTC)
-    return {
-        "event_id": ids("evt"),
-        "kind": kind,
-        "job_id": job_id,
-        "company_id": fields.pop("company_id", ids("company")),
-        "employer_id": fields.pop("employer_id", ids("employer")),
-        "title": "Stream processing engineer",
-        "description": "Kafka and Quix Streams.",
-        "location": "Remote",
-        "remote": True,
-        "max_applications": None,
-        "deadline": now + timedelta(days=30),
-        "occurred_at": now,
-        **fields,
-    }
+    return dict(examples.job_lifecycle(job_id, kind, **fields))
 
 
 def application_record(job_id: str, **fields: Any) -> Record:
-    return {
-        "event_id": ids("evt"),
-        "application_id": ids("app"),
-        "job_id": job_id,
-        "candidate_id": ids("cand"),
-        "idempotency_key": None,
-        "cover_letter": "Hello",
-        "resume_url": "https://example.test/cv.pdf",
-        "submitted_at": datetime.now(UTC),
-        **fields,
-    }
+    return dict(examples.application_created(job_id, **fields))

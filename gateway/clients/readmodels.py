@@ -23,7 +23,7 @@ _JOB_COLUMNS = (
     "max_applications, deadline, created_at, updated_at"
 )
 
-# The analytics reads, by name, so tests/test_gateway_analytics.py can EXPLAIN exactly what runs. Windows filter
+# The analytics reads, by name, so tests/gateway/test_analytics.py can EXPLAIN exactly what runs. Windows filter
 # on window_start in [since, until); each read walks one index range (named in the comment).
 _WINDOW_COLUMNS = "window_start, window_end, applications, accepted, rejected, rejected_by_reason, views, conversion"
 _REJECTIONS = (

@@ -1,0 +1,1 @@
+"""Tests of jobstream/: settings, offsets and dead letters."""

@@ -1,0 +1,1 @@
+"""Tests of schemas/: Avro compatibility, the topic catalog and the typed records."""

@@ -1,0 +1,1 @@
+"""Tests of sinks/: the MySQL and Redis sinks, replay and lag."""

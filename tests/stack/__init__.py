@@ -1,0 +1,1 @@
+"""Tests of stack/: the local stack, the supervisor and the mail and webhook captures."""

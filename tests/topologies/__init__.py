@@ -1,0 +1,1 @@
+"""Tests of topologies/: each topology as its own process on the real Kafka."""

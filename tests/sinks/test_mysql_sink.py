@@ -46,21 +46,19 @@ def new_id() -> str:
 
 
 def job_event(job_id: str, company_id: str, kind: str = "created", minute: int = 0, **fields: object) -> dict:
-    defaults = {"title": "Data engineer", "description": "Kafka and MySQL all day", "location": "Berlin"}
-    return dict(
-        examples.job_lifecycle(
-            job_id,
-            kind,
-            company_id=company_id,
-            remote=False,
-            salary_min=50_000,
-            salary_max=70_000,
-            currency="EUR",
-            tags=["python", "kafka"],
-            occurred_at=T0 + timedelta(minutes=minute),
-            **{**defaults, **fields},
-        )
-    )
+    job = {
+        "company_id": company_id,
+        "title": "Data engineer",
+        "description": "Kafka and MySQL all day",
+        "location": "Berlin",
+        "remote": False,
+        "salary_min": 50_000,
+        "salary_max": 70_000,
+        "currency": "EUR",
+        "tags": ["python", "kafka"],
+        "occurred_at": T0 + timedelta(minutes=minute),
+    }
+    return dict(examples.job_lifecycle(job_id, kind, **{**job, **fields}))
 
 
 def decided_event(application_id: str, job_id: str, candidate_id: str, outcome: str = "accepted") -> dict:

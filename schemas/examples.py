@@ -19,6 +19,7 @@ from schemas.records import (
     JobWindowStats,
     NotificationOutcome,
     NotificationRequested,
+    WindowCounts,
 )
 
 R = TypeVar("R")
@@ -136,11 +137,9 @@ def notification_outcome(
     return _with(event, fields)
 
 
-def job_window_stats(job_id: str, start: datetime, applications: int = 3, **fields: Any) -> JobWindowStats:
+def window_counts(start: datetime, applications: int = 3) -> WindowCounts:
     """One closed 1-minute window: one rejection (`job_full`), the rest accepted, ten views."""
-    event: JobWindowStats = {
-        "job_id": job_id,
-        "company_id": new_id(),
+    return {
         "window_start": start,
         "window_end": start + timedelta(minutes=1),
         "applications": applications,
@@ -150,19 +149,13 @@ def job_window_stats(job_id: str, start: datetime, applications: int = 3, **fiel
         "views": 10,
         "conversion": applications / 10,
     }
+
+
+def job_window_stats(job_id: str, start: datetime, applications: int = 3, **fields: Any) -> JobWindowStats:
+    event: JobWindowStats = {"job_id": job_id, "company_id": new_id(), **window_counts(start, applications)}
     return _with(event, fields)
 
 
 def company_window_stats(company_id: str, start: datetime, applications: int = 3, **fields: Any) -> CompanyWindowStats:
-    event: CompanyWindowStats = {
-        "company_id": company_id,
-        "window_start": start,
-        "window_end": start + timedelta(minutes=1),
-        "applications": applications,
-        "accepted": applications - 1,
-        "rejected": 1,
-        "rejected_by_reason": {"job_full": 1},
-        "views": 10,
-        "conversion": applications / 10,
-    }
+    event: CompanyWindowStats = {"company_id": company_id, **window_counts(start, applications)}
     return _with(event, fields)

@@ -100,29 +100,26 @@ class NotificationOutcome(TypedDict):
     occurred_at: datetime
 
 
-class JobWindowStats(TypedDict):
+class WindowCounts(TypedDict):
+    """What both analytics windows count: a closed [window_start, window_end) of one job or one company."""
+
+    window_start: datetime
+    window_end: datetime
+    applications: int
+    accepted: int
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    views: int
+    conversion: float | None
+
+
+class JobWindowStats(WindowCounts):
     job_id: str
     company_id: str | None
-    window_start: datetime
-    window_end: datetime
-    applications: int
-    accepted: int
-    rejected: int
-    rejected_by_reason: dict[str, int]
-    views: int
-    conversion: float | None
 
 
-class CompanyWindowStats(TypedDict):
+class CompanyWindowStats(WindowCounts):
     company_id: str
-    window_start: datetime
-    window_end: datetime
-    applications: int
-    accepted: int
-    rejected: int
-    rejected_by_reason: dict[str, int]
-    views: int
-    conversion: float | None
 
 
 # The Avro event (folder under schemas/avro/) each record is written with.

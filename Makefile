@@ -28,6 +28,7 @@ test-unit: bootstrap
 lint: bootstrap
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
+	@.venv/bin/mypy
 
 down: bootstrap
 	@$(PY) -m stack down --all

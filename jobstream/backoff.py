@@ -17,9 +17,10 @@ class Backoff:
 
     def step_s(self, attempt: int) -> float:
         """The un-jittered wait after the `attempt`-th failure in a row (1-based): base, 2 x base ... up to cap."""
-        return min(self.cap_s, self.base_s * 2 ** (max(attempt, 1) - 1))
+        return min(self.cap_s, self.base_s * 2.0 ** (max(attempt, 1) - 1))
 
     def delay_s(self, attempt: int, rng: random.Random | None = None) -> float:
         """The wait after the `attempt`-th failure in a row: between half the step and the whole step."""
         step = self.step_s(attempt)
-        return step / 2 + (rng or random).uniform(0, step / 2)
+        jitter = rng.uniform(0, step / 2) if rng is not None else random.uniform(0, step / 2)
+        return step / 2 + jitter

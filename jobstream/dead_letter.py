@@ -38,7 +38,8 @@ from schemas.topics import DEAD_LETTER
 
 _MAX_REASON_CHARS = 2000
 
-Headers = Sequence[tuple[str, bytes]]
+# As Quix Streams passes them (its HeadersTuples): a value may be str or bytes.
+Headers = Sequence[tuple[str, str | bytes]]
 
 
 class PoisonKind(StrEnum):
@@ -142,7 +143,7 @@ def guarded(step: Callable[..., Any], *, expand: bool = False) -> Callable[..., 
     return run
 
 
-def dead_letter_headers(poison: Poison, topology: str, original: Headers | None) -> list[tuple[str, bytes]]:
+def dead_letter_headers(poison: Poison, topology: str, original: Headers | None) -> list[tuple[str, str | bytes]]:
     """Why a message was dead-lettered and where it came from, followed by its own headers."""
     return [
         ("jobstream-dead-letter-kind", poison.kind.value.encode()),

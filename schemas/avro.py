@@ -86,6 +86,8 @@ class EventSchema:
             raise SchemaError(f"{self.name} v{writer.version}: corrupt body: {error!r}") from error
         if body.read(1):
             raise SchemaError(f"{self.name} v{writer.version}: trailing bytes after the record")
+        if not isinstance(record, dict):
+            raise SchemaError(f"{self.name} v{writer.version}: not a record but {type(record).__name__}")
         return record
 
 

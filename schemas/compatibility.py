@@ -57,7 +57,7 @@ def _kind(schema: Any) -> str:
         return "union"
     if isinstance(schema, str):
         return schema
-    return schema["type"]
+    return str(schema["type"])
 
 
 def _matches(writer: Any, reader: Any, wn: dict[str, Any], rn: dict[str, Any]) -> bool:

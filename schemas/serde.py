@@ -33,7 +33,7 @@ class AvroEventDeserializer(Deserializer):
     """Reads an event written with any committed version of its schema, as the newest version."""
 
     def __init__(self, event: EventSchema) -> None:
-        super().__init__()
+        # Deserializer.__init__ does nothing (and is untyped): not called.
         self._event = event
 
     def __call__(self, value: bytes, ctx: SerializationContext) -> Record:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 
 from confluent_kafka.admin import AdminClient
 from quixstreams import Application
 from quixstreams.models import Topic
 from quixstreams.models.topics.exceptions import TopicNotFoundError
 
+from jobstream.dead_letter import Headers
 from jobstream.quix_app import build_application as build_stage_application
 from jobstream.settings import TopologySettings
 from jobstream.stage_metrics import StageMetrics
@@ -84,7 +85,7 @@ def build_application(bootstrap: str, topology: TopologySettings, metrics: Stage
     )
 
 
-def provenance(headers: Sequence[tuple[str, bytes]] | None, consumer_group: str) -> list[tuple[str, bytes]]:
+def provenance(headers: Headers | None, consumer_group: str) -> list[tuple[str, str | bytes]]:
     """The input's headers (trace context passes through) plus ``jobstream-topology``: which group wrote this."""
     return [*(headers or []), (PROVENANCE_HEADER, consumer_group.encode())]
 

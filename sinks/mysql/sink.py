@@ -36,8 +36,11 @@ _UNAVAILABLE = frozenset({1040, 1053, 2002, 2003, 2006, 2013})
 class Mapping(Protocol):
     """Turns one topic's events into upserts. `suffix` names the tables written (``__shadow`` in a replay)."""
 
-    topic: str
-    tables: tuple[str, ...]
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def tables(self) -> tuple[str, ...]: ...
 
     def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None: ...
 

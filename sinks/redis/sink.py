@@ -103,7 +103,8 @@ class RedisReadModelSink(BatchingSink):
             return True
         ops = _summed([op for item in fresh for op in self._plan(item)])
         last = max(item.offset for item in fresh)
-        return self._script(keys=[offset_key], args=[str(applied), str(last), json.dumps(ops)]) == 1
+        applied_now: bool = self._script(keys=[offset_key], args=[str(applied), str(last), json.dumps(ops)]) == 1
+        return applied_now
 
 
 def _summed(ops: list[Op]) -> list[Op]:

@@ -10,7 +10,10 @@ jobs (restored from the changelog), move between them.
 from __future__ import annotations
 
 import logging
+import operator
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from quixstreams import Application, State
@@ -43,7 +46,7 @@ class AcceptanceProcessor:
     def __init__(self, metrics: AcceptanceMetrics) -> None:
         self._metrics = metrics
 
-    def __call__(self, value: Decoded, state: State) -> list[Outbound]:
+    def __call__(self, value: Decoded, state: State[str, Any]) -> list[Outbound]:
         book = JobBook(state)
         if value.topic == JOB_LIFECYCLE:
             book.apply_lifecycle(value.record)
@@ -77,13 +80,16 @@ def build_acceptance(settings: Settings, metrics: StageMetrics, decisions: Accep
     outbound = route_poison(outbound, dead_letters, topology.consumer_group, metrics.poison)
     outbound = outbound.set_headers(lambda value, key, timestamp, headers: provenance(headers, topology.consumer_group))
     for name in outputs:
-        key_field = KEY_FIELDS[name]
         (
-            outbound.filter(lambda message, name=name: message.topic == name)
+            outbound.filter(_addressed_to(name))
             .apply(lambda message: message.record)
-            .to_topic(avro_output_topic(app, name, events[name]), key=lambda record, field=key_field: record[field])
+            .to_topic(avro_output_topic(app, name, events[name]), key=operator.itemgetter(KEY_FIELDS[name]))
         )
     return app
+
+
+def _addressed_to(topic: str) -> Callable[[Outbound], bool]:
+    return lambda message: message.topic == topic
 
 
 def main() -> None:

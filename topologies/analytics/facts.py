@@ -34,7 +34,8 @@ MAX_FUTURE_MS = 60 * 60 * 1000
 
 def event_time(topic: str, record: Record) -> datetime:
     """When a decision (its application's submission) or a view happened."""
-    return record["submitted_at"] if topic == APPLICATION_DECIDED else record["viewed_at"]
+    moment: datetime = record["submitted_at"] if topic == APPLICATION_DECIDED else record["viewed_at"]
+    return moment
 
 
 def check_fact_input(topic: str, record: Record) -> str | None:
@@ -57,7 +58,7 @@ class FactMaker:
     def __init__(self, on_unattributed: Callable[[], None]) -> None:
         self._on_unattributed = on_unattributed
 
-    def __call__(self, value: Decoded, state: State) -> list[Fact]:
+    def __call__(self, value: Decoded, state: State[str, Any]) -> list[Fact]:
         record = value.record
         # An empty company id is no company: its windows could not be keyed nor written.
         if value.topic == JOB_LIFECYCLE:

@@ -83,7 +83,7 @@ def build_analytics(settings: Settings, metrics: StageMetrics, analytics: Analyt
     facts = route_poison(facts, dead_letters, topology.consumer_group, metrics.poison)
     facts = facts.set_timestamp(lambda fact, key, timestamp, headers: fact["at"])
 
-    def stamp(value: Any, key: Any, timestamp: int, headers: Any) -> list[tuple[str, bytes]]:
+    def stamp(value: Any, key: Any, timestamp: int, headers: Any) -> list[tuple[str, str | bytes]]:
         # A closed window is emitted with no headers of its own.
         return provenance(None, topology.consumer_group)
 

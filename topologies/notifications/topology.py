@@ -76,7 +76,8 @@ from topologies.notifications.delivery import (
 )
 from topologies.notifications.headers import ATTEMPTS_HEADER, ERROR_HEADER, NOT_BEFORE_HEADER
 from topologies.notifications.metrics import NotificationMetrics
-from topologies.notifications.providers import SmtpProvider, WebhookProvider
+from topologies.notifications.providers import Provider, SmtpProvider, WebhookProvider
+from topologies.notifications.templates import Channel
 from topologies.runtime import dead_letter_topic, input_topic, require_topics
 
 Stage = Literal["fresh", "retry"]
@@ -91,10 +92,10 @@ class Handled:
 
     request: Record
     verdict: Verdict
-    headers: list[tuple[str, bytes]]
+    headers: list[tuple[str, str | bytes]]
     handled_at_s: float
 
-    def retry_headers(self) -> list[tuple[str, bytes]]:
+    def retry_headers(self) -> list[tuple[str, str | bytes]]:
         verdict = self.verdict
         if not isinstance(verdict, RetryLater):
             raise TypeError(f"retry headers asked of a {type(verdict).__name__} verdict")
@@ -106,7 +107,7 @@ class Handled:
             *self.headers,
         ]
 
-    def dead_letter_headers(self) -> list[tuple[str, bytes]]:
+    def dead_letter_headers(self) -> list[tuple[str, str | bytes]]:
         verdict = self.verdict
         if not isinstance(verdict, GiveUp):
             raise TypeError(f"dead-letter headers asked of a {type(verdict).__name__} verdict")
@@ -196,7 +197,7 @@ def build_application(
 
     events = load_event_schemas()
     http = httpx.Client()
-    providers = {
+    providers: dict[Channel, Provider] = {
         "email": SmtpProvider(config.smtp_host, config.smtp_port, config.sender),
         "sms": WebhookProvider(config.sms_webhook_url, http),
         "push": WebhookProvider(config.push_webhook_url, http),

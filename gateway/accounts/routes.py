@@ -48,6 +48,9 @@ class _Email:
             raise InvalidField(name, "must be an email address like ada@example.com")
         return text.lower()
 
+    def json_schema(self) -> dict[str, Any]:
+        return {**Text(3, 254, multiline=False).json_schema(), "format": "email"}
+
 
 @dataclass(frozen=True)
 class _DisplayName:
@@ -59,16 +62,19 @@ class _DisplayName:
             raise InvalidField(name, "must not contain control characters")
         return text
 
+    def json_schema(self) -> dict[str, Any]:
+        return {**Text(1, 100, multiline=False).json_schema(), "description": "one line, not blank"}
 
-_REGISTER = {
+
+REGISTER_FIELDS = {
     "email": Field(_Email()),
     "password": Field(Text(12, 128, multiline=False)),
     "display_name": Field(_DisplayName()),
     "role": Field(Choice((Role.CANDIDATE.value, Role.EMPLOYER.value)), required=False),
 }
-_LOGIN = {"email": Field(Text(1, 254, multiline=False)), "password": Field(Text(1, 128, multiline=False))}
-_REFRESH = {"refresh_token": Field(Text(1, 200, multiline=False))}
-_PROFILE_UPDATE = {"display_name": Field(_DisplayName())}
+LOGIN_FIELDS = {"email": Field(Text(1, 254, multiline=False)), "password": Field(Text(1, 128, multiline=False))}
+REFRESH_FIELDS = {"refresh_token": Field(Text(1, 200, multiline=False))}
+PROFILE_FIELDS = {"display_name": Field(_DisplayName())}
 
 
 class Accounts:
@@ -98,7 +104,7 @@ class Accounts:
         body = await read_json(request, _MAX_BODY_BYTES)
         if isinstance(body, dict):
             _refuse_privileged_registration(body)
-        fields = check_object(body, _REGISTER)
+        fields = check_object(body, REGISTER_FIELDS)
         role = Role(fields.get("role", Role.CANDIDATE.value))
         now = db_now()
         user = User(
@@ -118,7 +124,7 @@ class Accounts:
         return JSONResponse(self._session(user, grant), status_code=201)
 
     async def login(self, request: Request) -> Response:
-        fields = check_object(await read_json(request, _MAX_BODY_BYTES), _LOGIN)
+        fields = check_object(await read_json(request, _MAX_BODY_BYTES), LOGIN_FIELDS)
         email = fields["email"].strip().lower()
         ip = request.client.host if request.client else "unknown"
         # The address first, before any MySQL work; then the account, keyed on what the lookup finds.
@@ -140,7 +146,7 @@ class Accounts:
         return JSONResponse(self._session(user, grant))
 
     async def refresh(self, request: Request) -> Response:
-        fields = check_object(await read_json(request, _MAX_BODY_BYTES), _REFRESH)
+        fields = check_object(await read_json(request, _MAX_BODY_BYTES), REFRESH_FIELDS)
         now = db_now()
         try:
             user, grant = await self._store.rotate(
@@ -177,7 +183,7 @@ class Accounts:
 
     async def update_profile(self, request: Request) -> Response:
         principal = require_role(request, *Role)
-        fields = check_object(await read_json(request, _MAX_BODY_BYTES), _PROFILE_UPDATE, partial=True)
+        fields = check_object(await read_json(request, _MAX_BODY_BYTES), PROFILE_FIELDS, partial=True)
         user = await self._store.update_display_name(principal.user_id, fields["display_name"])
         if user is None:
             raise ApiError(404, "not_found", "this account no longer exists")

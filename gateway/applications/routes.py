@@ -34,7 +34,7 @@ from schemas.topics import APPLICATION_CREATED, APPLICATION_STAGE_CHANGED
 COVER_LETTER_MAX = 10_000
 RESUME_URL_MAX = 2_048
 STAGES = ("reviewed", "interview", "offer", "hired", "declined")
-_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-.:]{8,128}$")
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-.:]{8,128}$")
 
 APPLICATION_FIELDS = {
     "cover_letter": Field(Text(1, COVER_LETTER_MAX, multiline=True)),
@@ -116,7 +116,7 @@ class ApplicationRoutes:
         candidate = require_role(request, Role.CANDIDATE)
         job_id = uuid_param(request.path_params["job_id"], "job_id")
         key = request.headers.get("idempotency-key")
-        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        if key is not None and not IDEMPOTENCY_KEY.match(key):
             raise ApiError(
                 422, "invalid_field", "must be 8 to 128 characters of A-Z a-z 0-9 _ - . :", field="Idempotency-Key"
             )

@@ -1,4 +1,9 @@
-"""The API's OpenAPI 3.1 document, kept by hand next to the routes it describes, and a small HTML page of it."""
+"""The API's OpenAPI 3.1 document and a small HTML page of it.
+
+Paths, summaries and statuses are written here; every request body's schema comes from the same field declarations
+the routes check bodies with (`object_schema`), and query and header rules from the same constants, so the
+document cannot drift from what the gateway accepts.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from gateway.applications.routes import COVER_LETTER_MAX, RESUME_URL_MAX, STAGES
-from gateway.http.validation import MULTILINE_PATTERN, SINGLE_LINE_PATTERN
+from gateway.accounts.routes import LOGIN_FIELDS, PROFILE_FIELDS, REFRESH_FIELDS, REGISTER_FIELDS
+from gateway.applications.routes import APPLICATION_FIELDS, IDEMPOTENCY_KEY, STAGE_FIELDS
+from gateway.http.validation import object_schema
+from gateway.jobs.routes import JOB_FIELDS, QUERY_LOCATION, QUERY_TEXT
 
 _UUID = {"type": "string", "format": "uuid"}
 _ERROR = {
@@ -26,32 +33,6 @@ _ERROR = {
                 "field": {"type": ["string", "null"]},
             },
         }
-    },
-}
-# Single-line fields refuse C0/C1 control characters, DEL and U+2028/U+2029; free text keeps tab, LF and CR.
-_LINE = {"pattern": SINGLE_LINE_PATTERN, "description": "one line: no control characters, no line breaks"}
-_FREE_TEXT = {
-    "pattern": MULTILINE_PATTERN,
-    "description": "free text: tab and line breaks, no other control characters",
-}
-_JOB_INPUT = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "title": {"type": "string", "minLength": 1, "maxLength": 200, **_LINE},
-        "description": {"type": "string", "minLength": 1, "maxLength": 10000, **_FREE_TEXT},
-        "location": {"type": "string", "minLength": 1, "maxLength": 120, **_LINE},
-        "remote": {"type": "boolean"},
-        "salary_min": {"type": ["integer", "null"], "minimum": 0},
-        "salary_max": {"type": ["integer", "null"], "minimum": 0},
-        "currency": {"type": ["string", "null"], "pattern": "^[A-Z]{3}$"},
-        "tags": {
-            "type": "array",
-            "maxItems": 20,
-            "items": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[a-z0-9][a-z0-9+#.\\-]*$"},
-        },
-        "max_applications": {"type": ["integer", "null"], "minimum": 1},
-        "deadline": {"type": ["string", "null"], "format": "date-time"},
     },
 }
 
@@ -113,26 +94,10 @@ OPENAPI: dict[str, Any] = {
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_\\-.:]{8,128}$"},
+                        "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern},
                     },
                 ],
-                "requestBody": _json_body(
-                    {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["cover_letter", "resume_url"],
-                        "properties": {
-                            "cover_letter": {
-                                "type": "string",
-                                "minLength": 1,
-                                "maxLength": COVER_LETTER_MAX,
-                                **_FREE_TEXT,
-                            },
-                            "resume_url": {"type": "string", "format": "uri", "maxLength": RESUME_URL_MAX},
-                            "referral_source": {"type": ["string", "null"], "maxLength": 100, **_LINE},
-                        },
-                    }
-                ),
+                "requestBody": _json_body(object_schema(APPLICATION_FIELDS)),
                 "responses": {
                     "202": {"description": "Accepted: {application_id, status: pending}"},
                     **_errors(*_WRITE_ERRORS, 409),
@@ -143,14 +108,7 @@ OPENAPI: dict[str, Any] = {
             "post": {
                 "summary": "Move an accepted application along the pipeline (the job's employer).",
                 "parameters": [_path_id("application_id")],
-                "requestBody": _json_body(
-                    {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["stage"],
-                        "properties": {"stage": {"enum": list(STAGES)}},
-                    }
-                ),
+                "requestBody": _json_body(object_schema(STAGE_FIELDS)),
                 "responses": {"202": {"description": "Accepted"}, **_errors(*_WRITE_ERRORS, 404, 409)},
             }
         },
@@ -167,15 +125,15 @@ OPENAPI: dict[str, Any] = {
         "/v1/jobs": {
             "post": {
                 "summary": "Post a job (employer).",
-                "requestBody": _json_body({**_JOB_INPUT, "required": ["title", "description", "location"]}),
+                "requestBody": _json_body(object_schema(JOB_FIELDS)),
                 "responses": {"202": {"description": "Accepted: the job"}, **_errors(*_WRITE_ERRORS)},
             },
             "get": {
                 "summary": "Search open jobs (cached 60 s, served stale while revalidating).",
                 "security": [],
                 "parameters": [
-                    {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200, **_LINE}},
-                    {"name": "location", "in": "query", "schema": {"type": "string", "maxLength": 120, **_LINE}},
+                    {"name": "q", "in": "query", "schema": QUERY_TEXT.json_schema()},
+                    {"name": "location", "in": "query", "schema": QUERY_LOCATION.json_schema()},
                     {"name": "remote", "in": "query", "schema": {"enum": ["true", "false"]}},
                     {"name": "salary_min", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                     {"name": "tag", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
@@ -195,7 +153,7 @@ OPENAPI: dict[str, Any] = {
             "patch": {
                 "summary": "Change some of a job's fields (its employer).",
                 "parameters": [_path_id("job_id")],
-                "requestBody": _json_body({**_JOB_INPUT, "minProperties": 1}),
+                "requestBody": _json_body(object_schema(JOB_FIELDS, partial=True)),
                 "responses": {"202": {"description": "Accepted: the job"}, **_errors(*_WRITE_ERRORS, 404, 409)},
             },
         },
@@ -210,19 +168,7 @@ OPENAPI: dict[str, Any] = {
             "post": {
                 "summary": "Register a candidate or employer (an employer gets a new company); returns tokens.",
                 "security": [],
-                "requestBody": _json_body(
-                    {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["email", "password", "display_name"],
-                        "properties": {
-                            "email": {"type": "string", "format": "email"},
-                            "password": {"type": "string", "minLength": 12, "maxLength": 128},
-                            "display_name": {"type": "string", "minLength": 1, "maxLength": 100, **_LINE},
-                            "role": {"enum": ["candidate", "employer"]},
-                        },
-                    }
-                ),
+                "requestBody": _json_body(object_schema(REGISTER_FIELDS)),
                 "responses": {
                     "201": {"description": "Tokens and profile"},
                     **_errors(400, 408, 409, 413, 415, 422, 429, 503),
@@ -233,6 +179,7 @@ OPENAPI: dict[str, Any] = {
             "post": {
                 "summary": "Log in; rate-limited per account and per IP.",
                 "security": [],
+                "requestBody": _json_body(object_schema(LOGIN_FIELDS)),
                 "responses": {
                     "200": {"description": "Tokens and profile"},
                     **_errors(400, 401, 408, 413, 415, 422, 429, 503),
@@ -243,6 +190,7 @@ OPENAPI: dict[str, Any] = {
             "post": {
                 "summary": "Trade a refresh token (single use; reuse revokes its family) for new tokens.",
                 "security": [],
+                "requestBody": _json_body(object_schema(REFRESH_FIELDS)),
                 "responses": {"200": {"description": "Tokens"}, **_errors(400, 401, 408, 413, 415, 422, 429, 503)},
             }
         },
@@ -256,6 +204,7 @@ OPENAPI: dict[str, Any] = {
             "get": {"summary": "The caller's profile.", "responses": {"200": {"description": "Profile"}}},
             "patch": {
                 "summary": "Change the display name.",
+                "requestBody": _json_body(object_schema(PROFILE_FIELDS, partial=True)),
                 "responses": {"200": {"description": "Profile"}, **_errors(400, 401, 408, 413, 415, 422, 429, 503)},
             },
         },

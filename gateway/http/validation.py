@@ -1,6 +1,8 @@
 """Strict request input: a bounded JSON body read, and declared fields checked one by one.
 
-Every refusal names its field, so a client can point at the exact input to fix.
+Every refusal names its field, so a client can point at the exact input to fix. Each field declaration is also
+its own JSON Schema (`json_schema`), from which the OpenAPI document describes request bodies: the rules a client
+reads are the rules the gateway applies, from one declaration.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ def uuid_param(value: str, field: str) -> str:
 class FieldSpec(Protocol):
     def check(self, name: str, value: Any) -> Any: ...
 
+    def json_schema(self) -> dict[str, Any]: ...
+
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators: none belongs in a one-line field, where
 # a CR/LF could split an email header and the others garble a UI. Free text keeps only tab, LF and CR of them.
@@ -128,6 +132,19 @@ class Text:
             raise InvalidField(name, f"must be {self.pattern_hint}")
         return value
 
+    def json_schema(self) -> dict[str, Any]:
+        # A field's own pattern admits no control characters either; ECMA-262 reads these Python patterns alike.
+        if self.pattern is not None:
+            rule = {"pattern": self.pattern.pattern, "description": self.pattern_hint}
+        elif self.multiline:
+            rule = {
+                "pattern": MULTILINE_PATTERN,
+                "description": "free text: tab and line breaks, no other control characters",
+            }
+        else:
+            rule = {"pattern": SINGLE_LINE_PATTERN, "description": "one line: no control characters, no line breaks"}
+        return {"type": "string", "minLength": self.min_length, "maxLength": self.max_length, **rule}
+
 
 @dataclass(frozen=True)
 class HttpsUrl:
@@ -146,6 +163,9 @@ class HttpsUrl:
             raise InvalidField(name, "must be an https:// URL with a host")
         return text
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "uri", "pattern": "^https://[^\\s]+$", "maxLength": self.max_length}
+
 
 @dataclass(frozen=True)
 class Integer:
@@ -159,6 +179,9 @@ class Integer:
             raise InvalidField(name, f"must be between {self.minimum} and {self.maximum}")
         return value
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
 
 @dataclass(frozen=True)
 class Boolean:
@@ -166,6 +189,9 @@ class Boolean:
         if not isinstance(value, bool):
             raise InvalidField(name, "must be true or false")
         return value
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
 
 
 @dataclass(frozen=True)
@@ -176,6 +202,9 @@ class Choice:
         if value not in self.options:
             raise InvalidField(name, f"must be one of {', '.join(self.options)}")
         return str(value)
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"enum": list(self.options)}
 
 
 @dataclass(frozen=True)
@@ -190,6 +219,9 @@ class TextList:
             raise InvalidField(name, f"must hold at most {self.max_items} items")
         items = [self.item.check(f"{name}[{i}]", v) for i, v in enumerate(value)]
         return list(dict.fromkeys(items))
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "array", "maxItems": self.max_items, "items": self.item.json_schema()}
 
 
 @dataclass(frozen=True)
@@ -213,12 +245,37 @@ class Timestamp:
             raise InvalidField(name, "must be a date between 1971 and 9998")
         return int(moment.timestamp() * 1000)
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time", "maxLength": 40}
+
 
 @dataclass(frozen=True)
 class Field:
     spec: FieldSpec
     required: bool = True
     nullable: bool = False
+
+    def json_schema(self) -> dict[str, Any]:
+        schema = self.spec.json_schema()
+        if not self.nullable:
+            return schema
+        if isinstance(schema.get("type"), str):
+            return {**schema, "type": [schema["type"], "null"]}
+        return {"anyOf": [schema, {"type": "null"}]}
+
+
+def object_schema(fields: Mapping[str, Field], *, partial: bool = False) -> dict[str, Any]:
+    """The JSON Schema of what `check_object(body, fields, partial=partial)` accepts."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {name: field.json_schema() for name, field in fields.items()},
+    }
+    if partial:
+        schema["minProperties"] = 1
+    else:
+        schema["required"] = [name for name, field in fields.items() if field.required]
+    return schema
 
 
 def check_object(

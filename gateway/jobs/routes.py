@@ -38,6 +38,8 @@ from schemas.topics import JOB_LIFECYCLE, JOB_VIEWED
 
 _INT_MAX = 2**31 - 1
 _TAG = Text(1, 40, re.compile(r"^[a-z0-9][a-z0-9+#.\-]*$"), "lowercase letters, digits and + # . -", multiline=False)
+QUERY_TEXT = Text(1, 200, multiline=False)
+QUERY_LOCATION = Text(1, 120, multiline=False)
 JOB_FIELDS = {
     "title": Field(Text(1, 200, multiline=False)),
     "description": Field(Text(1, 10_000, multiline=True)),
@@ -216,10 +218,10 @@ def _job_query(request: Request, limit: int, offset: int) -> JobQuery:
             )
     text = params.get("q")
     if text is not None:
-        text = Text(1, 200, multiline=False).check("q", text)
+        text = QUERY_TEXT.check("q", text)
     location = params.get("location")
     if location is not None:
-        location = Text(1, 120, multiline=False).check("location", location)
+        location = QUERY_LOCATION.check("location", location)
     remote = params.get("remote")
     if remote not in (None, "true", "false"):
         raise ApiError(422, "invalid_field", "must be true or false", field="remote")

@@ -5,8 +5,18 @@ import re
 import pytest
 from starlette.requests import Request
 
+from gateway.accounts.routes import LOGIN_FIELDS, PROFILE_FIELDS, REFRESH_FIELDS, REGISTER_FIELDS
+from gateway.applications.routes import APPLICATION_FIELDS, STAGE_FIELDS
 from gateway.http.errors import InvalidField
-from gateway.http.validation import MULTILINE_PATTERN, SINGLE_LINE_PATTERN, Text, query_int
+from gateway.http.validation import (
+    MULTILINE_PATTERN,
+    SINGLE_LINE_PATTERN,
+    Text,
+    check_object,
+    object_schema,
+    query_int,
+)
+from gateway.jobs.routes import JOB_FIELDS
 
 pytestmark = pytest.mark.unit
 
@@ -66,3 +76,62 @@ def test_a_query_integer_defaults_when_absent_and_parses_plain_digits():
     assert query_int(_request(""), "limit", minimum=1, maximum=50, default=20) == 20
     assert query_int(_request(""), "salary_min", minimum=0, maximum=10) is None
     assert query_int(_request("limit=007"), "limit", minimum=1, maximum=50, default=20) == 7
+
+
+DECLARED_BODIES = {
+    "job": JOB_FIELDS,
+    "application": APPLICATION_FIELDS,
+    "stage": STAGE_FIELDS,
+    "register": REGISTER_FIELDS,
+    "login": LOGIN_FIELDS,
+    "refresh": REFRESH_FIELDS,
+    "profile": PROFILE_FIELDS,
+}
+DECLARED_FIELDS = [
+    pytest.param(field, id=f"{body}.{name}")
+    for body, fields in DECLARED_BODIES.items()
+    for name, field in fields.items()
+]
+
+
+@pytest.mark.parametrize("field", DECLARED_FIELDS)
+def test_each_documented_bound_is_the_bound_the_gateway_checks(field):
+    schema = field.spec.json_schema()
+    check = field.spec.check
+    if schema.get("type") == "string" and "format" not in schema:  # emails and URLs: bounds plus a shape
+        longest = "a" * schema["maxLength"]
+        if getattr(field.spec, "pattern", None) is None:  # a pattern of its own refuses "aaa..."
+            assert check("f", longest) == longest
+        with pytest.raises(InvalidField):
+            check("f", longest + "a")
+        if schema["minLength"] > 1:
+            with pytest.raises(InvalidField):
+                check("f", "a" * (schema["minLength"] - 1))
+    if schema.get("type") == "integer":
+        assert (check("f", schema["minimum"]), check("f", schema["maximum"])) == (schema["minimum"], schema["maximum"])
+        for outside in (schema["minimum"] - 1, schema["maximum"] + 1):
+            with pytest.raises(InvalidField):
+                check("f", outside)
+    if "enum" in schema:
+        assert [check("f", option) for option in schema["enum"]] == schema["enum"]
+        with pytest.raises(InvalidField):
+            check("f", "not-" + schema["enum"][0])
+    if schema.get("type") == "array":
+        with pytest.raises(InvalidField):
+            check("f", ["a"] * (schema["maxItems"] + 1))
+    documented = field.json_schema()
+    nullable = "null" in documented.get("type", []) or {"type": "null"} in documented.get("anyOf", [])
+    assert nullable == field.nullable
+
+
+def test_a_documented_body_requires_what_the_check_requires():
+    minimal = {"title": "T", "description": "D", "location": "L"}
+    assert object_schema(JOB_FIELDS)["required"] == list(minimal)
+    assert check_object(minimal, JOB_FIELDS) == minimal
+    for name in minimal:
+        with pytest.raises(InvalidField) as refused:
+            check_object({k: v for k, v in minimal.items() if k != name}, JOB_FIELDS)
+        assert (refused.value.field, refused.value.code) == (name, "missing_field")
+    assert object_schema(JOB_FIELDS, partial=True)["minProperties"] == 1
+    with pytest.raises(InvalidField):
+        check_object({}, JOB_FIELDS, partial=True)

@@ -42,8 +42,8 @@ from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.settings import Settings
 from schemas import load_event_schemas
 from schemas.topics import APPLICATION_CREATED, APPLICATION_DECIDED, APPLICATION_STAGE_CHANGED
-from sinks.lag import group_lag
 from sinks.redis.plans import plans
+from sinks.sre.lag import group_lag
 from stack.processes import free_port
 from state import redis_keys
 from state.migrate import connect

@@ -1,4 +1,4 @@
-"""Scenario 6, replay speed: `sinks.replay.replay` rebuilding the applications read model (applications,
+"""Scenario 6, replay speed: `sinks.sre.replay.replay` rebuilding the applications read model (applications,
 application_stage_history, job_funnel) from N application.decided events, over a baseline reading the same
 events in the same run.
 
@@ -33,10 +33,10 @@ from jobstream.settings import Settings
 from schemas import load_event_schemas, topic_catalog
 from schemas.topics import APPLICATION_DECIDED, APPLICATION_STAGE_CHANGED
 from sinks.mysql.models import read_models
-from sinks.replay import replay
+from sinks.sre.replay import replay
 from state.migrate import connect
 
-# Replay's default (`python -m sinks.replay --batch-size`): events per transaction, and per consume() call.
+# Replay's default (`python -m sinks.sre.replay --batch-size`): events per transaction, and per consume() call.
 _BATCH = 2_000
 # Events are historical: one decision every 30 s from here on (a year for 1,000,000).
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -127,7 +127,7 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
 
     replay_rate, read_rate = plan.events / replay_s, plan.events / read_s
     table = Table(f"Replay speed: the applications read model rebuilt from {plan.events:,} application.decided events")
-    table.add("replay (sinks.replay.replay, wall time / events)", replay_rate, "events/s")
+    table.add("replay (sinks.sre.replay.replay, wall time / events)", replay_rate, "events/s")
     table.add("replay wall time", replay_s, "s")
     table.add("rows in the rebuilt applications table", rows, "")
     table.add("rebuilt model checksum (sha256, first 16 hex digits; full in the notes)", result.checksum[:16], "")
@@ -146,7 +146,7 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
         "every application of those jobs so far",
         "replay's wall time includes its shadow tables, the checksum of the rebuilt tables, the swap and the "
         "catch-up pass (nothing to catch up here)",
-        f"model checksum of {', '.join(result.tables)} (sinks.mysql.checksum.model_checksum): {result.checksum}",
+        f"model checksum of {', '.join(result.tables)} (sinks.sre.checksum.model_checksum): {result.checksum}",
     ]
     return table
 

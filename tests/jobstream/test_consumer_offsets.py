@@ -6,7 +6,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from jobstream.consumer_offsets import commit_at_end, commit_offsets
-from sinks.lag import group_lag
+from sinks.sre.lag import group_lag
 from tests.kafka_helpers import idempotent_producer
 
 

@@ -60,7 +60,7 @@ def test_sink_quick_produces_a_table_with_rows_written(tmp_path):
 def test_replay_quick_produces_a_table_with_every_event_rebuilt(tmp_path):
     rows = run_quick("replay", tmp_path / "report.md")
 
-    assert number(rows["replay (sinks.replay.replay, wall time / events)"]) > 0
+    assert number(rows["replay (sinks.sre.replay.replay, wall time / events)"]) > 0
     assert number(rows["raw read_committed consume + Avro decode, same topic"]) > 0
     assert number(rows["ratio replay / raw read + decode"]) > 0
     assert number(rows["rows in the rebuilt applications table"]) == 20_000

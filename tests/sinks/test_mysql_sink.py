@@ -20,11 +20,11 @@ from jobstream.settings import Settings
 from schemas import examples
 from sinks.mysql.analytics import CompanyWindowsMapping, JobWindowsMapping
 from sinks.mysql.applications import DecisionsMapping
-from sinks.mysql.checksum import model_checksum
 from sinks.mysql.jobs import JobsMapping
 from sinks.mysql.notifications import NotificationsMapping
 from sinks.mysql.sink import Mapping, MySQLUpsertSink, RetryPolicy
 from sinks.mysql.stages import StagesMapping
+from sinks.sre.checksum import model_checksum
 from state.migrate import connect
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)

@@ -21,10 +21,10 @@ import pytest
 from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.settings import PROJECT_ROOT, Settings
 from schemas.avro import load_event_schemas
-from sinks.lag import group_lag
-from sinks.mysql.checksum import model_checksum, table_checksum
 from sinks.mysql.models import read_models
-from sinks.replay import high_watermarks, replay
+from sinks.sre.checksum import model_checksum, table_checksum
+from sinks.sre.lag import group_lag
+from sinks.sre.replay import high_watermarks, replay
 from state.migrate import connect
 from tests.e2e_harness import MYSQL_SINK_TOPICS
 from tests.kafka_helpers import idempotent_producer
@@ -285,7 +285,7 @@ def test_since_replays_only_what_was_written_at_or_after_the_timestamp(settings,
 def test_the_replay_cli_shows_progress_and_a_checksum(settings, scratch_database):
     env = {**os.environ, "JOBSTREAM_MYSQL_URL": settings.mysql_url.rsplit("/", 1)[0] + f"/{scratch_database}"}
     done = subprocess.run(
-        [sys.executable, "-m", "sinks.replay", "--model", "notifications", "--dry-run"],
+        [sys.executable, "-m", "sinks.sre.replay", "--model", "notifications", "--dry-run"],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -314,7 +314,7 @@ def test_lag_is_the_high_watermark_minus_the_committed_offset(settings):
     # Other tests may produce meanwhile: the lag is at least the one message left, and exactly high - committed.
     assert row.lag == row.high - row.committed >= 1
     shown = subprocess.run(
-        [sys.executable, "-m", "sinks.lag", "--group", group],
+        [sys.executable, "-m", "sinks.sre.lag", "--group", group],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

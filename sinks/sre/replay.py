@@ -1,4 +1,4 @@
-"""`python -m sinks.replay`: rebuild MySQL read models from their topics, swapped in atomically.
+"""`python -m sinks.sre.replay`: rebuild MySQL read models from their topics, swapped in atomically.
 
 Each table of the chosen models is rebuilt in ``<table>__shadow`` (created LIKE the table) by the very
 mappings the live sink uses, then all of them replace the live tables in one ``RENAME TABLE``: readers
@@ -31,9 +31,9 @@ from schemas.errors import SchemaError
 from schemas.topics import topic_catalog
 from sinks.app import mysql_pool
 from sinks.isolation import Refused
-from sinks.mysql.checksum import model_checksum
 from sinks.mysql.models import ReadModel, read_models
 from sinks.mysql.sink import MySQLUpsertSink, RetryPolicy
+from sinks.sre.checksum import model_checksum
 
 SHADOW = "__shadow"
 OLD = "__old"
@@ -284,7 +284,7 @@ def _drop(pool: MySQLPool, tables: Sequence[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     models = read_models()
-    parser = argparse.ArgumentParser(prog="python -m sinks.replay", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sinks.sre.replay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", choices=[*sorted(models), "all"], help="repeatable; default all")
     parser.add_argument("--since", type=datetime.fromisoformat, help="ISO 8601 time: re-apply events from then on")
     parser.add_argument("--dry-run", action="store_true", help="build the shadow tables and report, swap nothing")

@@ -1,4 +1,4 @@
-"""`python -m sinks.lag [--group G ...]`: consumer lag per group and partition (committed vs high watermark).
+"""`python -m sinks.sre.lag [--group G ...]`: consumer lag per group and partition (committed vs high watermark).
 
 Without --group, Jobstream's groups from the settings: the sinks and the topologies.
 """
@@ -66,7 +66,7 @@ def print_lag(rows: list[PartitionLag], out: TextIO) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sinks.lag", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sinks.sre.lag", description=__doc__)
     parser.add_argument("--group", action="append", help="a consumer group (repeatable); Jobstream's by default")
     args = parser.parse_args(argv)
     settings = Settings.from_env()

@@ -1,1 +1,3 @@
-"""Sinks: the only writers of the MySQL and Redis read models, batched and idempotent, plus replay and lag."""
+"""Sinks: the only writers of the MySQL (`mysql/`) and Redis (`redis/`) read models, batched and idempotent, plus the
+SRE tools (`sre/`: replay, lag, checksum).
+"""

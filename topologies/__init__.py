@@ -1,1 +1,3 @@
-"""Stateful Quix Streams topologies: each module here is its own process and consumer group."""
+"""Stateful Quix Streams topologies: each package here is its own process and consumer group (`python -m
+topologies.<name>`); `runtime.py` is what they share.
+"""

@@ -12,7 +12,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -28,7 +28,7 @@ from gateway.http.guards import require_role
 from gateway.http.principal import Role
 from gateway.http.validation import Choice, Field, Text, check_object, read_json
 from gateway.middleware.ratelimit import Rate, RateLimiter
-from jobstream.clock import db_now
+from jobstream.clock import db_now, epoch_ms
 from jobstream.settings import AccountSettings
 from schemas.avro import EventSchema
 from schemas.topics import USER_REGISTERED
@@ -118,7 +118,8 @@ class Accounts:
         )
         password_hash = await self._passwords.hash(fields["password"])
         grant = self._grant(now, family_id=str(uuid.uuid4()))
-        if not await self._store.create_user(user, password_hash, grant, self._registered_event(user)):
+        event = registered_event(user, self._user_registered)
+        if not await self._store.create_user(user, password_hash, grant, event):
             raise ApiError(409, "email_taken", "an account with this email exists; log in instead", field="email")
         await self._profiles.put(user.profile())
         return JSONResponse(self._session(user, grant), status_code=201)
@@ -214,18 +215,6 @@ class Accounts:
             "user": user.profile(),
         }
 
-    def _registered_event(self, user: User) -> OutboxMessage:
-        record = {
-            "event_id": str(uuid.uuid4()),
-            "user_id": user.user_id,
-            "email": user.email,
-            "display_name": user.display_name,
-            "role": user.role.value,
-            "company_id": user.company_id,
-            "registered_at": int(user.created_at.replace(tzinfo=UTC).timestamp() * 1000),
-        }
-        return OutboxMessage(USER_REGISTERED, user.user_id.encode(), self._user_registered.encode(record))
-
     async def _limit_login(self, kind: str, identity: str, rate: Rate, whose: str) -> None:
         verdict = await self._limiter.check([(f"{kind}:{identity}", rate)])
         if not verdict.allowed:
@@ -248,14 +237,30 @@ def _refuse_privileged_registration(body: dict[str, Any]) -> None:
     if "company_id" in body:
         raise InvalidField(
             "company_id",
-            "is assigned at registration: each employer account gets a new company, and joining an existing "
-            "company needs an invitation (not available yet)",
+            "is assigned at registration: each employer account gets a new company; an operator adds an employer "
+            "to an existing company with python -m gateway.accounts.admin",
         )
     if body.get("role") in (Role.ANALYST.value, Role.ADMIN.value):
         raise InvalidField(
-            "role", "analyst and admin accounts are created by an admin; register as candidate or employer"
+            "role",
+            "analyst and admin accounts are created by an operator (python -m gateway.accounts.admin); register as "
+            "candidate or employer",
         )
 
 
 def _rate(attempts: int, window_s: int) -> Rate:
     return Rate(per_minute=max(1, round(attempts * 60 / window_s)), burst=attempts)
+
+
+def registered_event(user: User, schema: EventSchema) -> OutboxMessage:
+    """`user.registered` for `user`, as the outbox relay will publish it."""
+    record = {
+        "event_id": str(uuid.uuid4()),
+        "user_id": user.user_id,
+        "email": user.email,
+        "display_name": user.display_name,
+        "role": user.role.value,
+        "company_id": user.company_id,
+        "registered_at": epoch_ms(user.created_at),
+    }
+    return OutboxMessage(USER_REGISTERED, user.user_id.encode(), schema.encode(record))

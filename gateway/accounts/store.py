@@ -100,8 +100,11 @@ class AccountStore:
     def __init__(self, mysql: GatewayMySQL) -> None:
         self._mysql = mysql
 
-    async def create_user(self, user: User, password_hash: str, grant: RefreshGrant, event: OutboxMessage) -> bool:
-        """The user, its first refresh token and its outbox event in one transaction; False if the email is taken."""
+    async def create_user(
+        self, user: User, password_hash: str, grant: RefreshGrant | None, event: OutboxMessage
+    ) -> bool:
+        """The user, its first refresh token (none for an account an admin creates) and its outbox event in one
+        transaction; False if the email is taken."""
 
         def work(cursor: DictCursor) -> bool:
             try:
@@ -123,7 +126,8 @@ class AccountStore:
                 if error.args[0] == ER.DUP_ENTRY:
                     return False
                 raise
-            _insert_grant(cursor, grant, user.user_id)
+            if grant is not None:
+                _insert_grant(cursor, grant, user.user_id)
             cursor.execute(
                 "INSERT INTO outbox (topic, message_key, payload, created_at) VALUES (%s, %s, %s, %s)",
                 (event.topic, event.key, event.payload, user.created_at),

@@ -21,7 +21,7 @@ from gateway.clients.readmodels import ReadModels
 from gateway.http.errors import ApiError, InvalidField
 from gateway.http.guards import require_role
 from gateway.http.principal import Principal, Role
-from gateway.http.validation import Timestamp, query_int, uuid_param
+from gateway.http.validation import Timestamp, only_params, query_int, uuid_param
 from jobstream.clock import db_utc, epoch_ms, iso_ms
 
 MINUTE = timedelta(minutes=1)
@@ -64,7 +64,7 @@ class AnalyticsRoutes:
         """Per-job 1-minute windows in [since, until) (default: the last hour), oldest first, `limit` per page."""
         reader = _reader(request)
         job_id = uuid_param(request.path_params["job_id"], "job_id")
-        _only_params(request, ("since", "until", "limit"))
+        only_params(request, ("since", "until", "limit"))
         span = self._time_range(request, JOB_WINDOW_SPAN, JOB_WINDOW_MAX_RANGE)
         limit = _limit(request)
         company_id = await self._job_company(job_id)
@@ -79,7 +79,7 @@ class AnalyticsRoutes:
         """Per-company 1-hour windows hopping every 5 minutes in [since, until) (default: the last day)."""
         reader = _reader(request)
         company_id = uuid_param(request.path_params["company_id"], "company_id")
-        _only_params(request, ("since", "until", "limit"))
+        only_params(request, ("since", "until", "limit"))
         span = self._time_range(request, COMPANY_WINDOW_SPAN, COMPANY_WINDOW_MAX_RANGE)
         limit = _limit(request)
         _check_company(reader, company_id)
@@ -93,7 +93,7 @@ class AnalyticsRoutes:
         """Views -> decided applications -> accepted -> each pipeline stage, with the conversion between them."""
         reader = _reader(request)
         job_id = uuid_param(request.path_params["job_id"], "job_id")
-        _only_params(request, ())
+        only_params(request, ())
         company_id = await self._job_company(job_id)
         _check_company(reader, company_id)
         counts = await self._cached(f"job_funnel:{job_id}", lambda: self._read_models.job_funnel(job_id))
@@ -119,7 +119,7 @@ class AnalyticsRoutes:
         Analysts see every job, or one company's with `company_id`; an employer always sees only its own company.
         """
         reader = _reader(request)
-        _only_params(request, ("since", "until", "company_id"))
+        only_params(request, ("since", "until", "company_id"))
         span = self._time_range(request, REJECTION_SPAN, REJECTION_MAX_RANGE)
         raw_company = request.query_params.get("company_id")
         company_id = None if raw_company is None else uuid_param(raw_company, "company_id")
@@ -179,13 +179,6 @@ def _reader(request: Request) -> Principal:
 def _check_company(reader: Principal, company_id: str | None) -> None:
     if reader.role == Role.EMPLOYER and company_id != reader.company_id:
         raise ApiError(403, "forbidden", "employers may read only their own company's analytics")
-
-
-def _only_params(request: Request, allowed: tuple[str, ...]) -> None:
-    for name in request.query_params:
-        if name not in allowed:
-            expected = f"expected {', '.join(allowed)}" if allowed else "this endpoint takes no query parameters"
-            raise ApiError(422, "unknown_field", f"unknown query parameter; {expected}", field=name)
 
 
 def _timestamp(params: Any, name: str) -> datetime | None:

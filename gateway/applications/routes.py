@@ -26,8 +26,19 @@ from gateway.clients.producer import EventProducer
 from gateway.clients.readmodels import ReadModels
 from gateway.http.errors import ApiError
 from gateway.http.guards import page_params, require_role
+from gateway.http.paging import next_cursor, page_from
 from gateway.http.principal import Role
-from gateway.http.validation import Choice, Field, HttpsUrl, Text, check_object, read_json, uuid_param
+from gateway.http.validation import (
+    Choice,
+    Field,
+    HttpsUrl,
+    Text,
+    check_object,
+    only_params,
+    query_choice,
+    read_json,
+    uuid_param,
+)
 from jobstream.errors import DependencyUnavailable
 from schemas.topics import APPLICATION_CREATED, APPLICATION_STAGE_CHANGED
 
@@ -110,7 +121,49 @@ class ApplicationRoutes:
             Route("/v1/jobs/{job_id}/applications", self.apply, methods=["POST"]),
             Route("/v1/applications/{application_id}/stage", self.change_stage, methods=["POST"]),
             Route("/v1/me/applications", self.mine, methods=["GET"]),
+            Route("/v1/jobs/{job_id}/applications", self.applicants, methods=["GET"]),
+            Route("/v1/applications/{application_id}", self.detail, methods=["GET"]),
         ]
+
+    async def applicants(self, request: Request) -> JSONResponse:
+        """A job's decided applications, for its company's employers and admins: filtered, sorted, keyset-paged."""
+        reader = require_role(request, Role.EMPLOYER, Role.ADMIN)
+        job_id = uuid_param(request.path_params["job_id"], "job_id")
+        only_params(request, ("stage", "status", "sort", "limit", "cursor"))
+        stage = query_choice(request, "stage", ("submitted", *STAGES))
+        status = query_choice(request, "status", ("accepted", "rejected"))
+        sort = query_choice(request, "sort", ("newest", "oldest")) or "newest"
+        page = page_from(request)
+        job = await self._read_models.job(job_id)
+        if job is None:
+            raise ApiError(404, "not_found", "no such job (new ones appear within seconds)")
+        if reader.role is not Role.ADMIN and job["company_id"] != reader.company_id:
+            raise ApiError(403, "forbidden", "only the employers of this job's company see its applicants")
+        items = await self._read_models.job_applicants(
+            job_id, stage=stage, status=status, newest_first=sort == "newest", page=page
+        )
+        cursor = next_cursor(items, page, at="submitted_at", row_id="application_id")
+        return JSONResponse({"job_id": job_id, "items": items, "limit": page.limit, "next_cursor": cursor})
+
+    async def detail(self, request: Request) -> JSONResponse:
+        """One decided application with its stage history: for its candidate, its job's employers and admins."""
+        reader = require_role(request, Role.CANDIDATE, Role.EMPLOYER, Role.ADMIN)
+        application_id = uuid_param(request.path_params["application_id"], "application_id")
+        only_params(request, ())
+        application = await self._read_models.application_detail(application_id)
+        allowed = application is not None and (
+            reader.role is Role.ADMIN
+            or (reader.role is Role.CANDIDATE and application["candidate_id"] == reader.user_id)
+            or (
+                reader.role is Role.EMPLOYER
+                and reader.company_id is not None
+                and application["company_id"] == reader.company_id
+            )
+        )
+        if application is None or not allowed:
+            # Not "forbidden": whether someone else's application exists is not the caller's to learn.
+            raise ApiError(404, "not_found", "no such application of yours (a new one appears once decided)")
+        return JSONResponse(application)
 
     async def apply(self, request: Request) -> JSONResponse:
         candidate = require_role(request, Role.CANDIDATE)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pymysql.cursors import DictCursor
 
 from gateway.clients.mysql import GatewayMySQL
+from gateway.http.paging import Page
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -66,6 +67,62 @@ ANALYTICS_SQL = {
     "company_rejections": _REJECTIONS.format(scope="w.company_id = %(company_id)s AND "),
 }
 _FUNNEL_COLUMNS = ("applications", "accepted", "rejected", "reviewed", "interview", "offer", "hired", "declined")
+_APPLICANT_COLUMNS = (
+    "application_id, job_id, candidate_id, status, rejection_reason, stage, submitted_at, decided_at, updated_at"
+)
+
+
+def company_jobs_sql(*, status: bool, after: bool) -> str:
+    """A company's jobs (optionally of one status) with their funnel counts, newest first, keyset-paged.
+
+    jobs_company (company_id, status, created_at) finds them; job_funnel PRIMARY adds the counts.
+    """
+    where = ["j.company_id = %(company_id)s"]
+    if status:
+        where.append("j.status = %(status)s")
+    if after:
+        where.append("(j.created_at < %(after_at)s OR (j.created_at = %(after_at)s AND j.job_id < %(after_id)s))")
+    counts = ", ".join(f"COALESCE(f.{column}, 0) AS {column}" for column in _FUNNEL_COLUMNS)
+    return (
+        f"SELECT {', '.join('j.' + c.strip() for c in _JOB_COLUMNS.split(','))}, {counts}"
+        f" FROM jobs j LEFT JOIN job_funnel f ON f.job_id = j.job_id WHERE {' AND '.join(where)}"
+        " ORDER BY j.created_at DESC, j.job_id DESC LIMIT %(limit)s"
+    )
+
+
+def job_applicants_sql(*, stage: bool, status: bool, newest_first: bool, after: bool) -> str:
+    """One job's decided applications (optionally of one stage and status), by submission time, keyset-paged.
+
+    applications_job_stage (job_id, stage, submitted_at) serves a stage filter in order; applications_job_status
+    (job_id, status, ...) a status filter; otherwise the job_id prefix of either.
+    """
+    where = ["job_id = %(job_id)s", "submitted_at IS NOT NULL"]
+    if stage:
+        where.append("stage = %(stage)s")
+    if status:
+        where.append("status = %(status)s")
+    direction, beyond = ("DESC", "<") if newest_first else ("ASC", ">")
+    if after:
+        where.append(
+            f"(submitted_at {beyond} %(after_at)s"
+            f" OR (submitted_at = %(after_at)s AND application_id {beyond} %(after_id)s))"
+        )
+    return (
+        f"SELECT {_APPLICANT_COLUMNS} FROM applications WHERE {' AND '.join(where)}"
+        f" ORDER BY submitted_at {direction}, application_id {direction} LIMIT %(limit)s"
+    )
+
+
+# applications PRIMARY, jobs PRIMARY; application_stage_history PRIMARY (application_id prefix).
+APPLICATION_DETAIL_SQL = (
+    f"SELECT {', '.join('a.' + c.strip() for c in _APPLICANT_COLUMNS.split(','))}, a.stage_changed_at,"
+    " COALESCE(a.company_id, j.company_id) AS company_id"
+    " FROM applications a LEFT JOIN jobs j ON j.job_id = a.job_id WHERE a.application_id = %(application_id)s"
+)
+STAGE_HISTORY_SQL = (
+    "SELECT stage, changed_at, changed_by FROM application_stage_history"
+    " WHERE application_id = %(application_id)s ORDER BY changed_at, stage"
+)
 
 
 @dataclass(frozen=True)
@@ -171,6 +228,62 @@ class ReadModels:
             for row in rows:
                 row.pop("score", None)
             return [_job(row, tags.get(row["job_id"], [])) for row in rows]
+
+        return await self._run(query)
+
+    async def company_jobs(self, company_id: str, status: str | None, page: Page) -> list[Row]:
+        """The company's jobs, newest first, each with `counts` (its funnel: zeros before any decision)."""
+        params: dict[str, Any] = {"company_id": company_id, "status": status, "limit": page.limit}
+        if page.after is not None:
+            params["after_at"], params["after_id"] = page.after
+        sql = company_jobs_sql(status=status is not None, after=page.after is not None)
+
+        def query(cursor: DictCursor) -> list[Row]:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            tags: dict[str, list[str]] = {}
+            if rows:
+                ids = [row["job_id"] for row in rows]
+                cursor.execute(
+                    f"SELECT job_id, tag FROM job_tags WHERE job_id IN ({', '.join(['%s'] * len(ids))}) ORDER BY tag",
+                    ids,
+                )
+                for tag_row in cursor.fetchall():
+                    tags.setdefault(tag_row["job_id"], []).append(tag_row["tag"])
+            jobs = []
+            for row in rows:
+                counts = {column: int(row.pop(column)) for column in _FUNNEL_COLUMNS}
+                jobs.append({**_job(row, tags.get(row["job_id"], [])), "counts": counts})
+            return jobs
+
+        return await self._run(query)
+
+    async def job_applicants(
+        self, job_id: str, *, stage: str | None, status: str | None, newest_first: bool, page: Page
+    ) -> list[Row]:
+        params: dict[str, Any] = {"job_id": job_id, "stage": stage, "status": status, "limit": page.limit}
+        if page.after is not None:
+            params["after_at"], params["after_id"] = page.after
+        sql = job_applicants_sql(
+            stage=stage is not None, status=status is not None, newest_first=newest_first, after=page.after is not None
+        )
+
+        def query(cursor: DictCursor) -> list[Row]:
+            cursor.execute(sql, params)
+            return [_plain(row) for row in cursor.fetchall()]
+
+        return await self._run(query)
+
+    async def application_detail(self, application_id: str) -> Row | None:
+        """The decided application with its job's company and its stage history (oldest first), or None."""
+
+        def query(cursor: DictCursor) -> Row | None:
+            cursor.execute(APPLICATION_DETAIL_SQL, {"application_id": application_id})
+            row = cursor.fetchone()
+            if row is None or row["submitted_at"] is None:
+                return None
+            cursor.execute(STAGE_HISTORY_SQL, {"application_id": application_id})
+            return {**_plain(row), "history": [_plain(step) for step in cursor.fetchall()]}
 
         return await self._run(query)
 

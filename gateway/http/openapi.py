@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from gateway.accounts.routes import LOGIN_FIELDS, PROFILE_FIELDS, REFRESH_FIELDS, REGISTER_FIELDS
-from gateway.applications.routes import APPLICATION_FIELDS, IDEMPOTENCY_KEY, STAGE_FIELDS
+from gateway.applications.routes import APPLICATION_FIELDS, IDEMPOTENCY_KEY, STAGE_FIELDS, STAGES
 from gateway.http.validation import object_schema
 from gateway.jobs.routes import JOB_FIELDS, QUERY_LOCATION, QUERY_TEXT
 
@@ -75,6 +75,15 @@ _ANALYTICS_RANGE = [
 ]
 _ANALYTICS_LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}
 _ANALYTICS_ERRORS = _errors(401, 403, 404, 422, 429, 503)
+_PAGE = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+]
+
+
+def _choice(name: str, options: tuple[str, ...]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": {"enum": list(options)}}
+
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -101,6 +110,34 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "202": {"description": "Accepted: {application_id, status: pending}"},
                     **_errors(*_WRITE_ERRORS, 409),
+                },
+            },
+            "get": {
+                "summary": "A job's decided applications, newest first unless sort=oldest (its employers, admins).",
+                "parameters": [
+                    _path_id("job_id"),
+                    _choice("stage", ("submitted", *STAGES)),
+                    _choice("status", ("accepted", "rejected")),
+                    _choice("sort", ("newest", "oldest")),
+                    *_PAGE,
+                ],
+                "responses": {"200": {"description": "A page of applications; next_cursor"}, **_ANALYTICS_ERRORS},
+            },
+        },
+        "/v1/applications/{application_id}": {
+            "get": {
+                "summary": "One decided application with its stage history (its candidate, its employers, admins).",
+                "parameters": [_path_id("application_id")],
+                "responses": {"200": {"description": "The application"}, **_ANALYTICS_ERRORS},
+            }
+        },
+        "/v1/me/jobs": {
+            "get": {
+                "summary": "The calling employer's company's jobs, newest first, with their funnel counts.",
+                "parameters": [_choice("status", ("open", "closed")), *_PAGE],
+                "responses": {
+                    "200": {"description": "A page of jobs; next_cursor"},
+                    **_errors(401, 403, 422, 429, 503),
                 },
             }
         },

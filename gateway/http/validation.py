@@ -78,6 +78,24 @@ def query_int(request: Request, name: str, *, minimum: int, maximum: int, defaul
     return int(raw)
 
 
+def only_params(request: Request, allowed: tuple[str, ...]) -> None:
+    """422 `unknown_field` for a query parameter the endpoint does not take (a typo must not be ignored)."""
+    for name in request.query_params:
+        if name not in allowed:
+            expected = f"expected {', '.join(allowed)}" if allowed else "this endpoint takes no query parameters"
+            raise ApiError(422, "unknown_field", f"unknown query parameter; {expected}", field=name)
+
+
+def query_choice(request: Request, name: str, options: tuple[str, ...]) -> str | None:
+    """The query parameter `name`, one of `options`, given at most once; None when absent."""
+    values = request.query_params.getlist(name)
+    if not values:
+        return None
+    if len(values) > 1 or values[0] not in options:
+        raise InvalidField(name, f"give it once, one of {', '.join(options)}")
+    return values[0]
+
+
 def uuid_param(value: str, field: str) -> str:
     """A lowercase canonical UUID, the shape of every id Jobstream hands out."""
     if not _UUID.match(value):

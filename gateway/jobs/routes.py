@@ -19,6 +19,7 @@ from gateway.clients.producer import EventProducer
 from gateway.clients.readmodels import JobQuery, ReadModels
 from gateway.http.errors import ApiError
 from gateway.http.guards import page_params, require_role
+from gateway.http.paging import next_cursor, page_from
 from gateway.http.principal import Principal, Role
 from gateway.http.validation import (
     Boolean,
@@ -28,6 +29,8 @@ from gateway.http.validation import (
     TextList,
     Timestamp,
     check_object,
+    only_params,
+    query_choice,
     query_int,
     read_json,
     uuid_param,
@@ -92,7 +95,18 @@ class JobRoutes:
             Route("/v1/jobs/{job_id}", self.update, methods=["PATCH"]),
             Route("/v1/jobs/{job_id}", self.detail, methods=["GET"]),
             Route("/v1/jobs/{job_id}/close", self.close, methods=["POST"]),
+            Route("/v1/me/jobs", self.company_jobs, methods=["GET"]),
         ]
+
+    async def company_jobs(self, request: Request) -> JSONResponse:
+        """The calling employer's company's jobs, newest first, with their funnel counts."""
+        employer = _employer(request)
+        only_params(request, ("status", "limit", "cursor"))
+        status = query_choice(request, "status", ("open", "closed"))
+        page = page_from(request)
+        jobs = await self._read_models.company_jobs(str(employer.company_id), status, page)
+        cursor = next_cursor(jobs, page, at="created_at", row_id="job_id")
+        return JSONResponse({"items": jobs, "limit": page.limit, "next_cursor": cursor})
 
     async def create(self, request: Request) -> JSONResponse:
         employer = _employer(request)

@@ -14,6 +14,12 @@ from datetime import datetime, timedelta
 import pymysql
 import pytest
 
+from gateway.clients.readmodels import (
+    APPLICATION_DETAIL_SQL,
+    STAGE_HISTORY_SQL,
+    company_jobs_sql,
+    job_applicants_sql,
+)
 from jobstream.settings import Settings
 from state.migrate import apply_migrations, connect, load_migrations
 
@@ -277,3 +283,47 @@ def test_every_secondary_index_of_the_read_models_has_a_query(filled):
     aliases = {"j": "jobs", "f": "job_funnel"}
     served = {(aliases.get(table, table), index) for _, _, expected in QUERIES for table, index in expected.items()}
     assert indexes - served == set()
+
+
+AFTER = {"after_at": T0 + timedelta(days=3), "after_id": _id("a", 9)}
+# The employer reads exactly as the gateway builds them (gateway.clients.readmodels), with their parameters.
+GATEWAY_READS = [
+    (
+        "an employer's jobs of one status, next page",
+        company_jobs_sql(status=True, after=True),
+        {"company_id": COMPANY, "status": "open", "limit": 20, **AFTER},
+        {"j": "jobs_company", "f": "PRIMARY"},
+    ),
+    (
+        "a job's applicants at one stage, oldest first, next page",
+        job_applicants_sql(stage=True, status=False, newest_first=False, after=True),
+        {"job_id": JOB, "stage": "interview", "status": None, "limit": 20, **AFTER},
+        {"applications": "applications_job_stage"},
+    ),
+    (
+        "a job's rejected applicants, newest first",
+        job_applicants_sql(stage=False, status=True, newest_first=True, after=False),
+        {"job_id": JOB, "stage": None, "status": "rejected", "limit": 20},
+        {"applications": "applications_job_status"},
+    ),
+    (
+        "one application with its job's company",
+        APPLICATION_DETAIL_SQL,
+        {"application_id": APPLICATION},
+        {"a": "PRIMARY", "j": "PRIMARY"},
+    ),
+    (
+        "one application's stage history",
+        STAGE_HISTORY_SQL,
+        {"application_id": APPLICATION},
+        {"application_stage_history": "PRIMARY"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("purpose", "sql", "params", "expected"), GATEWAY_READS, ids=[r[0] for r in GATEWAY_READS])
+def test_explain_shows_the_index_serving_each_gateway_read(filled, purpose, sql, params, expected):
+    with filled.cursor(pymysql.cursors.DictCursor) as cursor:
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = cursor.fetchall()
+    assert {row["table"]: row["key"] for row in plan} == expected, plan

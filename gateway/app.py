@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -213,8 +214,25 @@ def _middleware(
     # X-Forwarded-For is believed only from the configured proxies; then every limit below keys on the client it
     # names. uvicorn itself runs with proxy_headers=False, so in-process apps behave as the server does.
     proxies = [Middleware(ProxyHeadersMiddleware, trusted_hosts=list(gw.trusted_proxies))] if gw.trusted_proxies else []
+    # Outside everything that may refuse a request, so a browser can read a 401, 429 or 503 too. Bearer tokens, not
+    # cookies: no credentials mode.
+    cors = (
+        [
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(gw.cors_origins),
+                allow_methods=["GET", "POST", "PATCH"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+                expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+                max_age=600,
+            )
+        ]
+        if gw.cors_origins
+        else []
+    )
     return [
         *proxies,
+        *cors,
         Middleware(MetricsMiddleware, metrics=metrics),
         # Outside admission: a body arrives whole (or 408/413) before its request may take a slot.
         Middleware(BodyDeadlineMiddleware, timeout_s=gw.body_timeout_ms / 1000, max_body_bytes=gw.max_body_bytes),

@@ -161,6 +161,8 @@ class GatewaySettings:
     max_inflight_per_client_share: float
     # Peers (IPs or CIDRs) whose X-Forwarded-For is believed; empty believes none.
     trusted_proxies: tuple[str, ...]
+    # Browser origins (scheme://host[:port]) allowed to call the API cross-origin; empty allows none.
+    cors_origins: tuple[str, ...]
     # Password hashes (argon2) waiting for a thread, past which registration and login answer 503.
     max_queued_hashes: int
     # Prometheus metrics on their own listener, off the public port; port 0 serves none.
@@ -389,6 +391,7 @@ def _gateway_settings(reader: _Reader) -> GatewaySettings:
         trusted_proxies=_networks(
             "JOBSTREAM_GATEWAY_TRUSTED_PROXIES", reader.optional_text("JOBSTREAM_GATEWAY_TRUSTED_PROXIES")
         ),
+        cors_origins=_origins("JOBSTREAM_GATEWAY_CORS_ORIGINS", reader.optional_text("JOBSTREAM_GATEWAY_CORS_ORIGINS")),
         max_queued_hashes=reader.integer("JOBSTREAM_GATEWAY_MAX_QUEUED_HASHES", 64, minimum=0),
         metrics_host=reader.text("JOBSTREAM_GATEWAY_METRICS_HOST", "127.0.0.1"),
         metrics_port=reader.integer("JOBSTREAM_GATEWAY_METRICS_PORT", 9464, minimum=0, maximum=65535),
@@ -533,6 +536,35 @@ def _networks(variable: str, raw: str | None) -> tuple[str, ...]:
         # Normalized: uvicorn takes exact networks only, and would ignore 10.1.2.3/8 rather than read 10.0.0.0/8.
         entries.append(str(network) if "/" in entry else str(network.network_address))
     return tuple(entries)
+
+
+def _origins(variable: str, raw: str | None) -> tuple[str, ...]:
+    """Comma-separated browser origins, each exactly scheme://host[:port] as a browser sends it (no path, no *)."""
+    if raw is None:
+        return ()
+    origins = []
+    for entry in (part.strip() for part in raw.split(",")):
+        try:
+            parts = urlsplit(entry)
+            port = parts.port
+        except ValueError:
+            parts, port = None, None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or "*" in entry
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+        ):
+            raise SettingsError(
+                variable, f"expected comma-separated origins like https://app.example.com, got {entry!r}"
+            )
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        origins.append(f"{parts.scheme}://{host}" + (f":{port}" if port is not None else ""))
+    return tuple(origins)
 
 
 def _http_url(variable: str, url: str) -> str:

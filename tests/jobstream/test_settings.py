@@ -176,3 +176,19 @@ def test_each_local_stack_has_its_own_folder_and_ports():
 def test_an_unknown_stack_names_its_variable():
     with pytest.raises(SettingsError, match="JOBSTREAM_STACK: expected one of dev, test, bench"):
         Settings.from_env({"JOBSTREAM_STACK": "prod"})
+
+
+def test_cors_origins_are_normalized_as_browsers_send_them():
+    settings = Settings.from_env(
+        {"JOBSTREAM_GATEWAY_CORS_ORIGINS": "https://App.Example.com, http://127.0.0.1:8080,http://[::1]:3000"}
+    )
+    assert settings.gateway.cors_origins == ("https://app.example.com", "http://127.0.0.1:8080", "http://[::1]:3000")
+    assert Settings.from_env({}).gateway.cors_origins == ()
+
+
+@pytest.mark.parametrize(
+    "origin", ["*", "https://*.example.com", "app.example.com", "https://a.example/path", "ftp://a"]
+)
+def test_a_cors_origin_that_is_not_exactly_one_origin_is_refused_naming_the_variable(origin):
+    with pytest.raises(SettingsError, match="JOBSTREAM_GATEWAY_CORS_ORIGINS: expected comma-separated origins"):
+        Settings.from_env({"JOBSTREAM_GATEWAY_CORS_ORIGINS": origin})

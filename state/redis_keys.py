@@ -12,6 +12,8 @@ Read models (written only by the Redis sink):
 | ``jobstream:application:{application_id}`` | hash | job_id, status, reason, stage, ``version``, ``stage_version`` |
 | ``jobstream:sink:{group}:offset:{topic}:{partition}`` | string | the last offset a Redis sink applied |
 
+Counters and trending scores count each application once: its hash's ``counted`` field marks it counted.
+
 Working state:
 
 | key | type | holds |

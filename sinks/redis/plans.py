@@ -2,7 +2,9 @@
 
 Keys come from `state.redis_keys`. Detail hashes carry their own version field and are overwritten only
 by a newer event; counters and trending scores are increments, which the sink applies exactly once per
-offset and sums per batch before writing (write-behind).
+offset and sums per batch before writing (write-behind). A decision's increments count an application, not an
+event: they run only the first time its application is seen (a `once` marker on its hash), so a decision read
+again, at any offset or by a new sink group, counts nothing twice.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from schemas.topics import APPLICATION_DECIDED, APPLICATION_STAGE_CHANGED, JOB_L
 from state import redis_keys
 
 # ["hset_newer", key, version_field, version, [field, value, ...]] | ["zadd", key, score, member]
-# | ["hincrby", key, field, amount] | ["zincrby", key, amount, member, ttl_s]; every value a string.
+# | ["hincrby", key, field, amount] | ["zincrby", key, amount, member, ttl_s]
+# | ["once", key, marker_field, [op, ...]] (the ops only if the marker field was not set yet); every value a string.
 Op = list[object]
 Plan = Callable[[SinkItem], list[Op]]
 
@@ -54,24 +57,24 @@ def decision_plan(item: SinkItem) -> list[Op]:
         *("reason", decision["reason"], "submitted_at", decision["submitted_at"]),
         *("decided_at", decision["decided_at"]),
     ]
-    ops: list[Op] = [
-        ["hset_newer", redis_keys.application(decision["application_id"]), "version", str(item.offset), _texts(fields)],
+    application = redis_keys.application(decision["application_id"])
+    counted: list[Op] = [["hincrby", counters, "applications", "1"], ["hincrby", counters, outcome, "1"]]
+    if outcome == "rejected":
+        counted.append(["hincrby", counters, f"rejected:{decision['reason']}", "1"])
+    else:
+        hour = decision["submitted_at"].astimezone(UTC)
+        bucket = redis_keys.trending_jobs(hour)
+        counted.append(["zincrby", bucket, "1", job_id, str(redis_keys.TRENDING_BUCKET_TTL_S)])
+    return [
+        ["hset_newer", application, "version", str(item.offset), _texts(fields)],
         [
             "zadd",
             redis_keys.candidate_applications(decision["candidate_id"]),
             str(epoch_ms(decision["submitted_at"])),
             decision["application_id"],
         ],
-        ["hincrby", counters, "applications", "1"],
-        ["hincrby", counters, outcome, "1"],
+        ["once", application, "counted", counted],
     ]
-    if outcome == "rejected":
-        ops.append(["hincrby", counters, f"rejected:{decision['reason']}", "1"])
-    else:
-        hour = decision["submitted_at"].astimezone(UTC)
-        bucket = redis_keys.trending_jobs(hour)
-        ops.append(["zincrby", bucket, "1", job_id, str(redis_keys.TRENDING_BUCKET_TTL_S)])
-    return ops
 
 
 def stage_plan(item: SinkItem) -> list[Op]:

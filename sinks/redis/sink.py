@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 _APPLY = """
 local stored = redis.call('GET', KEYS[1])
 if (stored or '-1') ~= ARGV[1] then return 0 end
-for _, op in ipairs(cjson.decode(ARGV[3])) do
+local function apply(op)
   local kind, key = op[1], op[2]
   if kind == 'hset_newer' then
     local version = tonumber(redis.call('HGET', key, op[3]) or '-1')
@@ -43,10 +43,15 @@ for _, op in ipairs(cjson.decode(ARGV[3])) do
   elseif kind == 'zincrby' then
     redis.call('ZINCRBY', key, op[3], op[4])
     redis.call('EXPIRE', key, op[5])
+  elseif kind == 'once' then
+    if redis.call('HSETNX', key, op[3], '1') == 1 then
+      for _, inner in ipairs(op[4]) do apply(inner) end
+    end
   else
-    return redis.error_reply('unknown op ' .. kind)
+    error('unknown op ' .. kind)
   end
 end
+for _, op in ipairs(cjson.decode(ARGV[3])) do apply(op) end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """

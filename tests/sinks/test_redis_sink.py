@@ -118,6 +118,34 @@ def test_a_redelivered_batch_and_an_overlapping_one_apply_each_offset_once(redis
     redis_client.zrem(redis_keys.trending_jobs(T0), job_id)
 
 
+def test_a_decision_read_again_at_other_offsets_or_by_another_group_counts_its_application_once(
+    redis_client, group, cleanup
+):
+    job_id = new_id()
+    events = [decided_event(new_id(), job_id, new_id(), "rejected" if n == 0 else "accepted") for n in range(3)]
+    counters, trending = redis_keys.job_counters(job_id), redis_keys.trending_jobs(T0)
+    cleanup += [counters, *(redis_keys.application(event["application_id"]) for event in events)]
+    cleanup += [redis_keys.candidate_applications(event["candidate_id"]) for event in events]
+    writer = sink(redis_client, group, "application.decided", decision_plan)
+
+    writer.write_items("application.decided", 0, items(*((event, n) for n, event in enumerate(events))))
+    # The same decisions again, later in the topic (a producer retry, a re-decided replay) ...
+    writer.write_items("application.decided", 0, items(*((event, 10 + n) for n, event in enumerate(events))))
+    # ... and read by a second sink group from the start.
+    other = sink(redis_client, f"{group}-second", "application.decided", decision_plan)
+    other.write_items("application.decided", 0, items(*((event, n) for n, event in enumerate(events))))
+    redis_client.delete(redis_keys.sink_offset(f"{group}-second", "application.decided", 0))
+
+    assert redis_client.hgetall(counters) == {
+        b"applications": b"3",
+        b"accepted": b"2",
+        b"rejected": b"1",
+        b"rejected:job_closed": b"1",
+    }
+    assert redis_client.zscore(trending, job_id) == 2
+    redis_client.zrem(trending, job_id)
+
+
 def test_a_job_detail_is_only_replaced_by_a_newer_version(redis_client, group, cleanup):
     job_id, company_id = new_id(), new_id()
     detail = redis_keys.job_detail(job_id)

@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from benchmarks.fixtures import scratch_database
 from gateway.accounts.tokens import token_service
 from gateway.http.principal import Role
-from jobstream.settings import PROJECT_ROOT, Settings
+from jobstream.settings import Settings
 from tests.chaos_harness import Platform, seed
 from tests.e2e_harness import APPLICATION_BODY, rows, wait_for
 
@@ -119,7 +119,8 @@ def fuzz(platform: Platform, headers: list[str], seed_value: int, report: Path) 
         "--report-har-path",
         str(report),
     ]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    # Run beside its report: schemathesis keeps a crash cache (.schemathesis/) in its working directory.
+    result = subprocess.run(command, cwd=report.parent, capture_output=True, text=True, timeout=600)
     entries = json.loads(report.read_text())["log"]["entries"]
     assert entries, result.stdout[-3000:] + result.stderr[-3000:]
     server_errors = [e for e in entries if e["response"]["status"] >= 500]

@@ -31,7 +31,9 @@ from gateway.accounts.store import AccountStore
 from gateway.accounts.tokens import TokenService, token_service
 from gateway.analytics.routes import AnalyticsRoutes
 from gateway.applications.idempotency import IdempotencyStore
+from gateway.applications.recent import RecentApplications
 from gateway.applications.routes import ApplicationRoutes, CandidateContacts
+from gateway.applications.watch import ApplicationWatch
 from gateway.clients.cache import SwrCache
 from gateway.clients.mysql import GatewayMySQL
 from gateway.clients.producer import EventProducer, ProduceUnavailable
@@ -54,6 +56,8 @@ SEARCH_CACHE_TTL_S = 60
 DETAIL_CACHE_TTL_S = 300
 # Analytics figures change only when a window closes (once a minute at most).
 ANALYTICS_CACHE_TTL_S = 30
+# A pending application's owner is kept this long: far past the time any decision takes to land.
+PENDING_TTL_S = 7 * 24 * 3600
 _OPS_PATHS = ("/healthz", "/readyz")
 
 
@@ -66,6 +70,7 @@ class Clients:
     producer: EventProducer
     mysql: GatewayMySQL
     read_models: ReadModels
+    watch: ApplicationWatch
 
 
 def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> Starlette:
@@ -86,6 +91,8 @@ def build_app(settings: Settings, *, metrics: GatewayMetrics | None = None) -> S
         async with resources:
             clients.producer.start()
             resources.push_async_callback(asyncio.to_thread, clients.producer.stop)
+            clients.watch.start()
+            resources.push_async_callback(clients.watch.close)
             yield
 
     return Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
@@ -128,7 +135,13 @@ def _clients(settings: Settings, metrics: GatewayMetrics, resources: contextlib.
     resources.push_async_callback(asyncio.to_thread, mysql.close)
     metrics.watch_producer(producer.queue_depth)
     metrics.watch_mysql(lambda: mysql.in_use)
-    return Clients(redis_client, redis_breaker, producer, mysql, ReadModels(mysql))
+    # Its own connection for the long-lived subscription, without the request timeout (it waits by design); the
+    # health check pings an idle one now and then, so a server gone away is noticed.
+    subscriber = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=gw.redis_timeout_ms / 1000, health_check_interval=10
+    )
+    resources.push_async_callback(subscriber.aclose)
+    return Clients(redis_client, redis_breaker, producer, mysql, ReadModels(mysql), ApplicationWatch(subscriber))
 
 
 def _cache(clients: Clients, metrics: GatewayMetrics, resources: contextlib.AsyncExitStack, **policy: Any) -> SwrCache:
@@ -188,6 +201,8 @@ def _routes(
             idempotency,
             clients.read_models,
             CandidateContacts(profiles, account_store),
+            RecentApplications(clients.redis, clients.redis_breaker, ttl_s=PENDING_TTL_S),
+            clients.watch,
             max_body_bytes=gw.max_body_bytes,
         ).routes(),
         *JobRoutes(

@@ -12,7 +12,8 @@ Read models (written only by the Redis sink):
 | ``jobstream:application:{application_id}`` | hash | job_id, status, reason, stage, ``version``, ``stage_version`` |
 | ``jobstream:sink:{group}:offset:{topic}:{partition}`` | string | the last offset a Redis sink applied |
 
-Counters and trending scores count each application once: its hash's ``counted`` field marks it counted.
+Counters and trending scores count each application once: its hash's ``counted`` field marks it counted. The
+Redis sink publishes the id of every application it changes on the channel ``jobstream:applications:changed``.
 
 Working state:
 
@@ -21,6 +22,7 @@ Working state:
 | ``jobstream:auth:revoked:jti:{token_id}``, ``...:sid:{session_id}`` | string | a revoked access token or session |
 | ``jobstream:ratelimit:{limit}`` | string | a GCRA limit's theoretical arrival time |
 | ``jobstream:gateway:idempotency:{scope}`` | string | an Idempotency-Key's fingerprint and application id |
+| ``jobstream:gateway:pending:{application_id}`` | string | the candidate id of an application accepted with 202 |
 | ``jobstream:gateway:job:{job_id}``, ``...:job-lock:{job_id}`` | string | the gateway's copy of a job, its edit lock |
 | ``jobstream:cache:{name}:{key}``, ``jobstream:cache-lock:{name}:{key}`` | string | a cached read, its refresh lock |
 | ``jobstream:notifications:delivered:{id}``, ``...:sending:{id}`` | string | delivered, or being sent |
@@ -31,6 +33,8 @@ from __future__ import annotations
 from datetime import datetime
 
 PREFIX = "jobstream:"
+# Pub/sub: the id of each application whose Redis read model just changed (a decision or a stage).
+APPLICATIONS_CHANGED = f"{PREFIX}applications:changed"
 # Trending buckets outlive the day a reader unions over, then expire on their own.
 TRENDING_BUCKET_TTL_S = 3 * 24 * 3600
 
@@ -74,6 +78,11 @@ def rate_limit(limit: str) -> str:
 
 def idempotency(scope: str) -> str:
     return f"{PREFIX}gateway:idempotency:{scope}"
+
+
+def pending_application(application_id: str) -> str:
+    """Whose application this is, from its 202 until its decision is visible (the gateway's own record)."""
+    return f"{PREFIX}gateway:pending:{application_id}"
 
 
 def gateway_job(job_id: str) -> str:

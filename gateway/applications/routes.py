@@ -7,6 +7,7 @@ bound, from the accounts table; when neither answers the event goes out without 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,6 +23,8 @@ from starlette.routing import Route
 from gateway.accounts.profiles import ProfileCache
 from gateway.accounts.store import AccountStore
 from gateway.applications.idempotency import IdempotencyStore, Outcome
+from gateway.applications.recent import RecentApplications
+from gateway.applications.watch import ApplicationWatch
 from gateway.clients.producer import EventProducer
 from gateway.clients.readmodels import ReadModels
 from gateway.http.errors import ApiError
@@ -36,6 +39,7 @@ from gateway.http.validation import (
     check_object,
     only_params,
     query_choice,
+    query_int,
     read_json,
     uuid_param,
 )
@@ -43,6 +47,8 @@ from jobstream.errors import DependencyUnavailable
 from schemas.topics import APPLICATION_CREATED, APPLICATION_STAGE_CHANGED
 
 COVER_LETTER_MAX = 10_000
+# The longest a status long-poll holds its request: under common proxies' 30 s idle timeouts.
+MAX_WAIT_S = 25
 RESUME_URL_MAX = 2_048
 STAGES = ("reviewed", "interview", "offer", "hired", "declined")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-.:]{8,128}$")
@@ -107,6 +113,8 @@ class ApplicationRoutes:
         idempotency: IdempotencyStore,
         read_models: ReadModels,
         contacts: CandidateContacts,
+        recent: RecentApplications,
+        watch: ApplicationWatch,
         *,
         max_body_bytes: int,
     ) -> None:
@@ -114,6 +122,8 @@ class ApplicationRoutes:
         self._idempotency = idempotency
         self._read_models = read_models
         self._contacts = contacts
+        self._recent = recent
+        self._watch = watch
         self._max_body_bytes = max_body_bytes
 
     def routes(self) -> list[Route]:
@@ -146,11 +156,23 @@ class ApplicationRoutes:
         return JSONResponse({"job_id": job_id, "items": items, "limit": page.limit, "next_cursor": cursor})
 
     async def detail(self, request: Request) -> JSONResponse:
-        """One decided application with its stage history: for its candidate, its job's employers and admins."""
+        """One application with its stage history: for its candidate, its job's employers and admins.
+
+        Its candidate may ask while it is still pending, and with `?wait=` (up to 25 s) is answered as soon as its
+        decision is visible, `pending` if it is not by then; the wait holds no MySQL connection.
+        """
         reader = require_role(request, Role.CANDIDATE, Role.EMPLOYER, Role.ADMIN)
         application_id = uuid_param(request.path_params["application_id"], "application_id")
-        only_params(request, ())
+        only_params(request, ("wait",))
+        wait_s = query_int(request, "wait", minimum=0, maximum=MAX_WAIT_S, default=0)
         application = await self._read_models.application_detail(application_id)
+        pending_of_caller = (
+            application is None
+            and reader.role is Role.CANDIDATE
+            and await self._recent.candidate(application_id) == reader.user_id
+        )
+        if pending_of_caller:
+            return JSONResponse(await self._pending(application_id, wait_s))
         allowed = application is not None and (
             reader.role is Role.ADMIN
             or (reader.role is Role.CANDIDATE and application["candidate_id"] == reader.user_id)
@@ -162,8 +184,19 @@ class ApplicationRoutes:
         )
         if application is None or not allowed:
             # Not "forbidden": whether someone else's application exists is not the caller's to learn.
-            raise ApiError(404, "not_found", "no such application of yours (a new one appears once decided)")
+            raise ApiError(404, "not_found", "no such application of yours")
         return JSONResponse(application)
+
+    async def _pending(self, application_id: str, wait_s: int) -> dict[str, object]:
+        # Watching before reading: a decision announced between the read and the wait still wakes it.
+        async with self._watch.watching(application_id) as changed:
+            decided = await self._recent.decided(application_id)
+            if decided is None and wait_s:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait_s):
+                        await changed.wait()
+                decided = await self._recent.decided(application_id)
+        return decided or {"application_id": application_id, "status": "pending"}
 
     async def apply(self, request: Request) -> JSONResponse:
         candidate = require_role(request, Role.CANDIDATE)
@@ -216,9 +249,10 @@ class ApplicationRoutes:
             if key is not None:
                 await self._idempotency.fail(scoped_key, fingerprint, application_id)
             raise
+        # The event is durable from here on: the answer is 202 even if the key could not be marked done.
         if key is not None:
             await self._idempotency.complete(scoped_key, fingerprint, application_id)
-        # The event is durable from here on: the answer is 202 even if the key could not be marked done.
+        await self._recent.record_pending(application_id, candidate.user_id)
         return _accepted(application_id)
 
     async def change_stage(self, request: Request) -> JSONResponse:

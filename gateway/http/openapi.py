@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from gateway.accounts.routes import LOGIN_FIELDS, PROFILE_FIELDS, REFRESH_FIELDS, REGISTER_FIELDS
-from gateway.applications.routes import APPLICATION_FIELDS, IDEMPOTENCY_KEY, STAGE_FIELDS, STAGES
+from gateway.applications.routes import APPLICATION_FIELDS, IDEMPOTENCY_KEY, MAX_WAIT_S, STAGE_FIELDS, STAGES
 from gateway.http.validation import object_schema
 from gateway.jobs.routes import JOB_FIELDS, QUERY_LOCATION, QUERY_TEXT
 
@@ -126,8 +126,14 @@ OPENAPI: dict[str, Any] = {
         },
         "/v1/applications/{application_id}": {
             "get": {
-                "summary": "One decided application with its stage history (its candidate, its employers, admins).",
-                "parameters": [_path_id("application_id")],
+                "summary": (
+                    "One application with its stage history (its candidate, its employers, admins). Its candidate "
+                    "may ask while it is pending; with wait=N the answer comes as soon as the decision is visible."
+                ),
+                "parameters": [
+                    _path_id("application_id"),
+                    {"name": "wait", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_S}},
+                ],
                 "responses": {"200": {"description": "The application"}, **_ANALYTICS_ERRORS},
             }
         },

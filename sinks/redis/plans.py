@@ -21,7 +21,8 @@ from state import redis_keys
 
 # ["hset_newer", key, version_field, version, [field, value, ...]] | ["zadd", key, score, member]
 # | ["hincrby", key, field, amount] | ["zincrby", key, amount, member, ttl_s]
-# | ["once", key, marker_field, [op, ...]] (the ops only if the marker field was not set yet); every value a string.
+# | ["once", key, marker_field, [op, ...]] (the ops only if the marker field was not set yet)
+# | ["publish", channel, message]; every value a string.
 Op = list[object]
 Plan = Callable[[SinkItem], list[Op]]
 
@@ -74,6 +75,7 @@ def decision_plan(item: SinkItem) -> list[Op]:
             decision["application_id"],
         ],
         ["once", application, "counted", counted],
+        ["publish", redis_keys.APPLICATIONS_CHANGED, decision["application_id"]],
     ]
 
 
@@ -81,7 +83,10 @@ def stage_plan(item: SinkItem) -> list[Op]:
     change = item.value
     fields = ["stage", change["stage"], "stage_changed_at", _text(change["changed_at"])]
     key = redis_keys.application(change["application_id"])
-    return [["hset_newer", key, "stage_version", str(item.offset), fields]]
+    return [
+        ["hset_newer", key, "stage_version", str(item.offset), fields],
+        ["publish", redis_keys.APPLICATIONS_CHANGED, change["application_id"]],
+    ]
 
 
 def plans() -> dict[str, Plan]:

@@ -43,6 +43,8 @@ local function apply(op)
   elseif kind == 'zincrby' then
     redis.call('ZINCRBY', key, op[3], op[4])
     redis.call('EXPIRE', key, op[5])
+  elseif kind == 'publish' then
+    redis.call('PUBLISH', key, op[3])
   elseif kind == 'once' then
     if redis.call('HSETNX', key, op[3], '1') == 1 then
       for _, inner in ipairs(op[4]) do apply(inner) end

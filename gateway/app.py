@@ -40,6 +40,7 @@ from gateway.clients.producer import EventProducer, ProduceUnavailable
 from gateway.clients.readmodels import ReadModels
 from gateway.http.errors import EXCEPTION_HANDLERS
 from gateway.http.openapi import DocsRoutes
+from gateway.jobs.live import LiveJobStats
 from gateway.jobs.routes import JobRoutes
 from gateway.jobs.store import JobStore
 from gateway.middleware.admission import Admission, InflightLimitMiddleware
@@ -56,6 +57,7 @@ SEARCH_CACHE_TTL_S = 60
 DETAIL_CACHE_TTL_S = 300
 # Analytics figures change only when a window closes (once a minute at most).
 ANALYTICS_CACHE_TTL_S = 30
+TRENDING_CACHE_TTL_S = 30
 # A pending application's owner is kept this long: far past the time any decision takes to land.
 PENDING_TTL_S = 7 * 24 * 3600
 _OPS_PATHS = ("/healthz", "/readyz")
@@ -211,6 +213,8 @@ def _routes(
             clients.read_models,
             search_cache,
             detail_cache,
+            LiveJobStats(clients.redis, clients.redis_breaker),
+            _cache(clients, metrics, resources, name="jobs_trending", fresh_s=TRENDING_CACHE_TTL_S, stale_s=30),
             max_body_bytes=gw.max_body_bytes,
             lock_ms=lock_ms,
         ).routes(),

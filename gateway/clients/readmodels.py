@@ -154,6 +154,24 @@ class ReadModels:
 
         return await self._run(query)
 
+    async def open_jobs(self, job_ids: list[str]) -> dict[str, Row]:
+        """The open jobs among `job_ids`, by id (PRIMARY lookups)."""
+        if not job_ids:
+            return {}
+
+        def query(cursor: DictCursor) -> dict[str, Row]:
+            marks = ", ".join(["%s"] * len(job_ids))
+            cursor.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id IN ({marks}) AND status = 'open'", job_ids)
+            rows = cursor.fetchall()
+            tags: dict[str, list[str]] = {}
+            if rows:
+                cursor.execute(f"SELECT job_id, tag FROM job_tags WHERE job_id IN ({marks}) ORDER BY tag", job_ids)
+                for tag_row in cursor.fetchall():
+                    tags.setdefault(tag_row["job_id"], []).append(tag_row["tag"])
+            return {row["job_id"]: _job(row, tags.get(row["job_id"], [])) for row in rows}
+
+        return await self._run(query)
+
     async def application_with_company(self, application_id: str) -> Row | None:
         """The application and the company owning its job (None when the job is not in the read model yet)."""
 

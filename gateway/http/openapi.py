@@ -17,7 +17,7 @@ from starlette.routing import Route
 from gateway.accounts.routes import LOGIN_FIELDS, PROFILE_FIELDS, REFRESH_FIELDS, REGISTER_FIELDS
 from gateway.applications.routes import APPLICATION_FIELDS, IDEMPOTENCY_KEY, MAX_WAIT_S, STAGE_FIELDS, STAGES
 from gateway.http.validation import object_schema
-from gateway.jobs.routes import JOB_FIELDS, QUERY_LOCATION, QUERY_TEXT
+from gateway.jobs.routes import JOB_FIELDS, QUERY_LOCATION, QUERY_TEXT, TRENDING_MAX_HOURS
 
 _UUID = {"type": "string", "format": "uuid"}
 _ERROR = {
@@ -186,9 +186,24 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": {"description": "A page of jobs"}, **_errors(422, 429, 503)},
             },
         },
+        "/v1/jobs/trending": {
+            "get": {
+                "summary": "Open jobs with the most accepted applications over the last hours (cached 30 s).",
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "hours",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": TRENDING_MAX_HOURS},
+                    },
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
+                ],
+                "responses": {"200": {"description": "Jobs, each with its accepted count"}, **_errors(422, 429, 503)},
+            }
+        },
         "/v1/jobs/{job_id}": {
             "get": {
-                "summary": "A job's details (cached 5 min); records a view.",
+                "summary": "A job's details (cached 5 min), its live counters (null without Redis); records a view.",
                 "security": [],
                 "parameters": [_path_id("job_id")],
                 "responses": {"200": {"description": "The job"}, **_errors(404, 422, 429, 503)},

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from gateway.clients.cache import SwrCache
 from gateway.clients.producer import EventProducer
 from gateway.clients.readmodels import JobQuery, ReadModels
-from gateway.http.errors import ApiError
+from gateway.http.errors import ApiError, Unavailable
 from gateway.http.guards import page_params, require_role
 from gateway.http.paging import next_cursor, page_from
 from gateway.http.principal import Principal, Role
@@ -35,12 +35,16 @@ from gateway.http.validation import (
     read_json,
     uuid_param,
 )
+from gateway.jobs.live import LiveJobStats
 from gateway.jobs.store import Job, JobStore
 from jobstream.clock import from_epoch_ms, iso_ms, iso_to_epoch_ms, utc_now
 from schemas.topics import JOB_LIFECYCLE, JOB_VIEWED
+from state.redis_keys import TRENDING_BUCKET_TTL_S
 
 _INT_MAX = 2**31 - 1
 _TAG = Text(1, 40, re.compile(r"^[a-z0-9][a-z0-9+#.\-]*$"), "lowercase letters, digits and + # . -", multiline=False)
+# Trending buckets are hourly and expire after TRENDING_BUCKET_TTL_S: a wider span would read expired hours.
+TRENDING_MAX_HOURS = TRENDING_BUCKET_TTL_S // 3600
 QUERY_TEXT = Text(1, 200, multiline=False)
 QUERY_LOCATION = Text(1, 120, multiline=False)
 JOB_FIELDS = {
@@ -76,6 +80,8 @@ class JobRoutes:
         read_models: ReadModels,
         search_cache: SwrCache,
         detail_cache: SwrCache,
+        live: LiveJobStats,
+        trending_cache: SwrCache,
         *,
         max_body_bytes: int,
         lock_ms: int,
@@ -85,6 +91,8 @@ class JobRoutes:
         self._read_models = read_models
         self._search_cache = search_cache
         self._detail_cache = detail_cache
+        self._live = live
+        self._trending_cache = trending_cache
         self._max_body_bytes = max_body_bytes
         self._lock_ms = lock_ms
 
@@ -92,6 +100,8 @@ class JobRoutes:
         return [
             Route("/v1/jobs", self.create, methods=["POST"]),
             Route("/v1/jobs", self.search, methods=["GET"]),
+            # Before /v1/jobs/{job_id}, which would take "trending" for an id.
+            Route("/v1/jobs/trending", self.trending, methods=["GET"]),
             Route("/v1/jobs/{job_id}", self.update, methods=["PATCH"]),
             Route("/v1/jobs/{job_id}", self.detail, methods=["GET"]),
             Route("/v1/jobs/{job_id}/close", self.close, methods=["POST"]),
@@ -151,6 +161,8 @@ class JobRoutes:
         job = await self._detail_cache.get(job_id, lambda: self._read_models.job(job_id))
         if job is None:
             raise ApiError(404, "not_found", "no such job")
+        # Live, not cached with the job: as fresh as the Redis sink's last batch (null without Redis).
+        job = {**job, "counters": await self._live.counters(job_id)}
         user = request.scope.get("user")
         # Fire-and-forget: a full local queue drops the view rather than slow the read.
         self._producer.send_nowait(
@@ -164,6 +176,25 @@ class JobRoutes:
             },
         )
         return JSONResponse(job)
+
+    async def trending(self, request: Request) -> JSONResponse:
+        """Open jobs with the most accepted applications over the last `hours` (1 to 72, default 24)."""
+        only_params(request, ("hours", "limit"))
+        hours = query_int(request, "hours", minimum=1, maximum=TRENDING_MAX_HOURS, default=24)
+        limit = query_int(request, "limit", minimum=1, maximum=50, default=10)
+
+        async def load() -> dict[str, Any] | None:
+            ranked = await self._live.trending(hours, limit)
+            if ranked is None:
+                return None
+            jobs = await self._read_models.open_jobs([job_id for job_id, _ in ranked])
+            items = [{**jobs[job_id], "accepted": score} for job_id, score in ranked if job_id in jobs]
+            return {"hours": hours, "items": items}
+
+        trending = await self._trending_cache.get(f"{hours}:{limit}", load)
+        if trending is None:
+            raise Unavailable("redis_unavailable", "trending jobs live in Redis, which is unavailable", 1)
+        return JSONResponse(trending)
 
     async def _change(self, job_id: str, employer: Principal, kind: str, fields: dict[str, Any]) -> JSONResponse:
         token = await self._store.lock(job_id, self._lock_ms)

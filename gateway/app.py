@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
+from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway.accounts.passwords import PasswordHashing
@@ -61,6 +63,16 @@ TRENDING_CACHE_TTL_S = 30
 # A pending application's owner is kept this long: far past the time any decision takes to land.
 PENDING_TTL_S = 7 * 24 * 3600
 _OPS_PATHS = ("/healthz", "/readyz")
+_STATUS_PATH = re.compile(r"^/v1/applications/[^/]+$")
+_WAIT = re.compile(rb"(^|&)wait=0*[1-9]")
+
+
+def admission_exempt(scope: Scope) -> bool:
+    """Probes, and status long-polls (bounded by the application watch's own cap): neither queues for a slot."""
+    path = scope["path"]
+    return path in _OPS_PATHS or (
+        _STATUS_PATH.match(path) is not None and _WAIT.search(scope["query_string"]) is not None
+    )
 
 
 @dataclass(frozen=True)
@@ -259,7 +271,7 @@ def _middleware(
             InflightLimitMiddleware,
             admission=admission,
             retry_after_s=gw.retry_after_s,
-            exempt=_OPS_PATHS,
+            exempt=admission_exempt,
             on_refuse=metrics.overloaded,
         ),
         authentication_middleware(tokens),

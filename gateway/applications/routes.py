@@ -24,10 +24,10 @@ from gateway.accounts.profiles import ProfileCache
 from gateway.accounts.store import AccountStore
 from gateway.applications.idempotency import IdempotencyStore, Outcome
 from gateway.applications.recent import RecentApplications
-from gateway.applications.watch import ApplicationWatch
+from gateway.applications.watch import ApplicationWatch, TooManyWaiters
 from gateway.clients.producer import EventProducer
 from gateway.clients.readmodels import ReadModels
-from gateway.http.errors import ApiError
+from gateway.http.errors import ApiError, Unavailable
 from gateway.http.guards import page_params, require_role
 from gateway.http.paging import next_cursor, page_from
 from gateway.http.principal import Role
@@ -188,15 +188,21 @@ class ApplicationRoutes:
         return JSONResponse(application)
 
     async def _pending(self, application_id: str, wait_s: int) -> dict[str, object]:
-        # Watching before reading: a decision announced between the read and the wait still wakes it.
-        async with self._watch.watching(application_id) as changed:
-            decided = await self._recent.decided(application_id)
-            if decided is None and wait_s:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait_s):
-                        await changed.wait()
+        if not wait_s:
+            return await self._recent.decided(application_id) or _pending(application_id)
+        try:
+            # Watching before reading: a decision announced between the read and the wait still wakes it.
+            async with self._watch.watching(application_id) as changed:
                 decided = await self._recent.decided(application_id)
-        return decided or {"application_id": application_id, "status": "pending"}
+                if decided is None:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait_s):
+                            await changed.wait()
+                    decided = await self._recent.decided(application_id)
+        except TooManyWaiters:
+            # Long-polls wait outside admission, bounded by the watch instead: past its bound, 503 as a full queue.
+            raise Unavailable("overloaded", "too many status waits in progress; retry shortly", 1) from None
+        return decided or _pending(application_id)
 
     async def apply(self, request: Request) -> JSONResponse:
         candidate = require_role(request, Role.CANDIDATE)
@@ -290,6 +296,10 @@ class ApplicationRoutes:
 def _fingerprint(job_id: str, body: dict[str, object]) -> str:
     canonical = json.dumps({"job_id": job_id, **body}, sort_keys=True, ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _pending(application_id: str) -> dict[str, object]:
+    return {"application_id": application_id, "status": "pending"}
 
 
 def _accepted(application_id: str) -> JSONResponse:

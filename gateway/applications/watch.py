@@ -23,19 +23,27 @@ log = logging.getLogger(__name__)
 
 _RESUBSCRIBE = Backoff(base_s=0.5, cap_s=10.0)
 _IDLE_S = 5.0
+# Long-polls skip the gateway's admission queue (they only wait); this bounds them instead.
+MAX_WAITERS = 4096
+
+
+class TooManyWaiters(Exception):
+    """Every waiting place is taken: the caller is refused (503), as by a full admission queue."""
 
 
 class ApplicationWatch:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, max_waiters: int = MAX_WAITERS) -> None:
         self._client = client
+        self._max_waiters = max_waiters
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._count = 0
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
     @property
     def waiting(self) -> int:
         """Requests waiting now, over every application."""
-        return sum(len(events) for events in self._waiters.values())
+        return self._count
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._listen(), name="application-watch")
@@ -57,11 +65,15 @@ class ApplicationWatch:
     async def watching(self, application_id: str) -> AsyncIterator[asyncio.Event]:
         """Within the block, `await changed.wait()` returns once `application_id` changed (register before reading
         the current state, so that a change between the read and the wait is not missed)."""
+        if self._count >= self._max_waiters:
+            raise TooManyWaiters
         changed = asyncio.Event()
         self._waiters.setdefault(application_id, set()).add(changed)
+        self._count += 1
         try:
             yield changed
         finally:
+            self._count -= 1
             events = self._waiters.get(application_id)
             if events is not None:
                 events.discard(changed)

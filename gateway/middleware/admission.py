@@ -10,7 +10,8 @@ No client address holds more than `max_per_client` of the slots: its further req
 addresses' requests go past them, so one busy (or hostile) client cannot starve the rest. Among the waiters that may
 take a slot, arrival order holds.
 
-Probes and metrics (`exempt` paths) are never queued nor refused, so an overloaded gateway still says how it is doing.
+Requests `exempt` says so of (probes, so an overloaded gateway still says how it is doing; status long-polls, which
+would hold a slot while they only wait and are bounded on their own) are never queued nor refused.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import asyncio
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -150,17 +151,17 @@ class InflightLimitMiddleware:
         *,
         admission: Admission,
         retry_after_s: int,
-        exempt: Collection[str] = (),
+        exempt: Callable[[Scope], bool] = lambda scope: False,
         on_refuse: RefusalHook | None = None,
     ) -> None:
         self.app = app
         self.admission = admission
         self.retry_after_s = retry_after_s
-        self.exempt = frozenset(exempt)
+        self.exempt = exempt
         self.on_refuse = on_refuse or (lambda reason: None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if scope["type"] != "http" or self.exempt(scope):
             await self.app(scope, receive, send)
             return
         admission = self.admission

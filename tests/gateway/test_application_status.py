@@ -9,6 +9,7 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
+from gateway.app import admission_exempt
 from gateway.applications.watch import ApplicationWatch
 from gateway.http.principal import Role
 from jobstream.backoff import Backoff
@@ -143,3 +144,36 @@ async def test_the_watch_subscribes_again_after_its_connection_is_killed(setting
     finally:
         await watch.close()
         await subscriber.aclose()
+
+
+async def test_a_long_poll_holds_no_admission_slot(gateway_factory, mint_token):
+    client = await gateway_factory(max_inflight=1, max_queued=1, queue_wait_ms=200)
+    _, headers = mint_token(Role.CANDIDATE)
+    application_id = await _apply(client, headers)
+
+    polls = [
+        asyncio.create_task(client.get(f"/v1/applications/{application_id}?wait=3", headers=headers)) for _ in range(3)
+    ]
+    await asyncio.sleep(0.5)
+    during = [await client.get("/v1/me/applications", headers=headers) for _ in range(3)]
+    answers = await asyncio.gather(*polls)
+
+    assert [response.status_code for response in during] == [200, 200, 200]
+    assert [answer.json()["status"] for answer in answers] == ["pending"] * 3
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("path", "query", "exempt"),
+    [
+        ("/healthz", b"", True),
+        ("/v1/applications/3f2b8c1e-6d4a-4e8b-9a1c-2b7d5e9f0a13", b"wait=10", True),
+        ("/v1/applications/3f2b8c1e-6d4a-4e8b-9a1c-2b7d5e9f0a13", b"x=1&wait=25", True),
+        ("/v1/applications/3f2b8c1e-6d4a-4e8b-9a1c-2b7d5e9f0a13", b"wait=0", False),
+        ("/v1/applications/3f2b8c1e-6d4a-4e8b-9a1c-2b7d5e9f0a13", b"", False),
+        ("/v1/applications/3f2b8c1e-6d4a-4e8b-9a1c-2b7d5e9f0a13/stage", b"wait=10", False),
+        ("/v1/jobs", b"wait=10", False),
+    ],
+)
+def test_only_probes_and_status_long_polls_skip_admission(path, query, exempt):
+    assert admission_exempt({"type": "http", "path": path, "query_string": query}) is exempt

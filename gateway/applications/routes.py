@@ -1,5 +1,6 @@
 """Applications: a candidate applies (application.created), an employer moves one along its pipeline
-(application.stage_changed), a candidate lists their own. No MySQL write sits on the apply path, and no MySQL read
+(application.stage_changed), a candidate lists their own and follows one (pending from its 202, with a long-poll),
+an employer reads a job's applicants. No MySQL write sits on the apply path, and no MySQL read
 is required by it: the candidate's email comes from the cached profile, and only on a cache miss, within a short
 bound, from the accounts table; when neither answers the event goes out without it (notifications fall back to push).
 """
@@ -47,9 +48,9 @@ from jobstream.errors import DependencyUnavailable
 from schemas.topics import APPLICATION_CREATED, APPLICATION_STAGE_CHANGED
 
 COVER_LETTER_MAX = 10_000
+RESUME_URL_MAX = 2_048
 # The longest a status long-poll holds its request: under common proxies' 30 s idle timeouts.
 MAX_WAIT_S = 25
-RESUME_URL_MAX = 2_048
 STAGES = ("reviewed", "interview", "offer", "hired", "declined")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-.:]{8,128}$")
 

@@ -10,7 +10,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -41,12 +41,13 @@ LOCAL_STACKS = {
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
+# Secrets are left out of every repr, so a logged or printed settings object never shows one.
 @dataclass(frozen=True)
 class MySQLAddress:
     host: str
     port: int
     user: str
-    password: str
+    password: str = field(repr=False)
     database: str
 
 
@@ -55,7 +56,7 @@ class RedisAddress:
     host: str
     port: int
     db: int
-    password: str | None
+    password: str | None = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -222,9 +223,9 @@ class Settings:
     environment: str
     kafka_bootstrap: str
     mysql: MySQLAddress
-    mysql_url: str
+    mysql_url: str = field(repr=False)
     redis: RedisAddress
-    redis_url: str
+    redis_url: str = field(repr=False)
     # Replication factor and min.insync.replicas for catalog topics; 3 and 2 in production.
     topic_replication_factor: int
     topic_min_insync_replicas: int

@@ -192,3 +192,15 @@ def test_cors_origins_are_normalized_as_browsers_send_them():
 def test_a_cors_origin_that_is_not_exactly_one_origin_is_refused_naming_the_variable(origin):
     with pytest.raises(SettingsError, match="JOBSTREAM_GATEWAY_CORS_ORIGINS: expected comma-separated origins"):
         Settings.from_env({"JOBSTREAM_GATEWAY_CORS_ORIGINS": origin})
+
+
+def test_no_secret_shows_in_the_settings_repr():
+    settings = Settings.from_env(
+        {
+            "JOBSTREAM_MYSQL_URL": "mysql://app:hunter2secret@db:3306/reads",
+            "JOBSTREAM_REDIS_URL": "redis://:hunter2secret@cache:6379/0",
+        }
+    )
+    assert settings.mysql.password == settings.redis.password == "hunter2secret"
+    assert "hunter2secret" not in repr(settings)
+    assert "db" in repr(settings.mysql) and "cache" in repr(settings.redis)

@@ -304,4 +304,4 @@ def _pending(application_id: str) -> dict[str, object]:
 
 
 def _accepted(application_id: str) -> JSONResponse:
-    return JSONResponse({"application_id": application_id, "status": "pending"}, status_code=202)
+    return JSONResponse(_pending(application_id), status_code=202)

@@ -6,7 +6,7 @@ Every query runs through the gateway's one MySQL pool (`gateway.clients.mysql`),
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -163,11 +163,7 @@ class ReadModels:
             marks = ", ".join(["%s"] * len(job_ids))
             cursor.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id IN ({marks}) AND status = 'open'", job_ids)
             rows = cursor.fetchall()
-            tags: dict[str, list[str]] = {}
-            if rows:
-                cursor.execute(f"SELECT job_id, tag FROM job_tags WHERE job_id IN ({marks}) ORDER BY tag", job_ids)
-                for tag_row in cursor.fetchall():
-                    tags.setdefault(tag_row["job_id"], []).append(tag_row["tag"])
+            tags = _tags_of(cursor, rows)
             return {row["job_id"]: _job(row, tags.get(row["job_id"], [])) for row in rows}
 
         return await self._run(query)
@@ -233,16 +229,7 @@ class ReadModels:
         def query(cursor: DictCursor) -> list[Row]:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-            if not rows:
-                return []
-            ids = [row["job_id"] for row in rows]
-            cursor.execute(
-                f"SELECT job_id, tag FROM job_tags WHERE job_id IN ({', '.join(['%s'] * len(ids))}) ORDER BY tag",
-                ids,
-            )
-            tags: dict[str, list[str]] = {}
-            for tag_row in cursor.fetchall():
-                tags.setdefault(tag_row["job_id"], []).append(tag_row["tag"])
+            tags = _tags_of(cursor, rows)
             for row in rows:
                 row.pop("score", None)
             return [_job(row, tags.get(row["job_id"], [])) for row in rows]
@@ -259,15 +246,7 @@ class ReadModels:
         def query(cursor: DictCursor) -> list[Row]:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-            tags: dict[str, list[str]] = {}
-            if rows:
-                ids = [row["job_id"] for row in rows]
-                cursor.execute(
-                    f"SELECT job_id, tag FROM job_tags WHERE job_id IN ({', '.join(['%s'] * len(ids))}) ORDER BY tag",
-                    ids,
-                )
-                for tag_row in cursor.fetchall():
-                    tags.setdefault(tag_row["job_id"], []).append(tag_row["tag"])
+            tags = _tags_of(cursor, rows)
             jobs = []
             for row in rows:
                 counts = {column: int(row.pop(column)) for column in _FUNNEL_COLUMNS}
@@ -353,6 +332,20 @@ class ReadModels:
 
     async def _run(self, query: Callable[[DictCursor], T]) -> T:
         return await self._mysql.read(query)
+
+
+def _tags_of(cursor: DictCursor, jobs: Sequence[Row]) -> dict[str, list[str]]:
+    """The tags of each of `jobs` (by job id, each list sorted), in one query; none without jobs."""
+    tags: dict[str, list[str]] = {}
+    if not jobs:
+        return tags
+    ids = [job["job_id"] for job in jobs]
+    cursor.execute(
+        f"SELECT job_id, tag FROM job_tags WHERE job_id IN ({', '.join(['%s'] * len(ids))}) ORDER BY tag", ids
+    )
+    for row in cursor.fetchall():
+        tags.setdefault(row["job_id"], []).append(row["tag"])
+    return tags
 
 
 def _windows(cursor: DictCursor, sql: str, params: dict[str, Any]) -> list[Row]:

@@ -7,6 +7,7 @@ quorum, and keeps its data under ``<root>/node-<i>``. Storage is formatted once 
 from __future__ import annotations
 
 import base64
+import fcntl
 import re
 import shutil
 import subprocess
@@ -42,9 +43,20 @@ def resolve_jars(cache_dir: Path) -> Path:
     """The broker classpath folder, filled by Maven on first use and reused afterwards."""
     version = kafka_version()
     lib_dir = cache_dir / f"lib-{version}"
+    if (lib_dir / ".complete").exists():
+        return lib_dir
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Stacks started at once (dev, test, bench) share the cache: one fetches, the others wait and reuse it.
+    with open(cache_dir / f"lib-{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _fetch_jars(version, lib_dir)
+
+
+def _fetch_jars(version: str, lib_dir: Path) -> Path:
     complete = lib_dir / ".complete"
     if complete.exists():
         return lib_dir
+    cache_dir = lib_dir.parent
     if shutil.which("mvn") is None:
         raise StackError("Maven (mvn) is needed once to fetch the Kafka jars; install it and retry")
     staging = cache_dir / f"lib-{version}.partial"

@@ -14,8 +14,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks.servers import python_process
 from jobstream.consumer_offsets import commit_at_end
+from jobstream.partitioning import KEY_PARTITIONER
 from jobstream.settings import Settings
-from schemas.topics import APPLICATION_CREATED, JOB_LIFECYCLE
+from schemas.topics import APPLICATION_CREATED, APPLICATION_STAGE_CHANGED, JOB_LIFECYCLE
 
 Offsets = dict[int, int]
 _TIMEOUT_S = 10.0
@@ -70,7 +71,14 @@ def written_by(message: Message, group: str) -> bool:
 
 def idempotent_producer(bootstrap: str, **extra: object) -> Producer:
     return Producer(
-        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "log_level": 0, **extra}
+        {
+            "bootstrap.servers": bootstrap,
+            "partitioner": KEY_PARTITIONER,
+            "enable.idempotence": True,
+            "acks": "all",
+            "log_level": 0,
+            **extra,
+        }
     )
 
 
@@ -103,7 +111,7 @@ def private_acceptance(settings: Settings, workdir: Path) -> Iterator[Acceptance
     """Prepare a group that reads only what is produced from now on; its internal topics and group are deleted
     after. Start its process with `acceptance_process`."""
     group = f"bench-acceptance-{uuid.uuid4().hex[:10]}"
-    commit_at_end(settings.kafka_bootstrap, group, [JOB_LIFECYCLE, APPLICATION_CREATED])
+    commit_at_end(settings.kafka_bootstrap, group, [JOB_LIFECYCLE, APPLICATION_CREATED, APPLICATION_STAGE_CHANGED])
     env = {
         "JOBSTREAM_ACCEPTANCE_GROUP": group,
         "JOBSTREAM_ACCEPTANCE_STATE_DIR": str(workdir / "acceptance-state"),

@@ -23,6 +23,7 @@ import pymysql
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from jobstream.errors import JobstreamError, SettingsError
+from jobstream.partitioning import KEY_PARTITIONER
 from jobstream.settings import OutboxSettings, Settings
 from state.migrate import connect
 
@@ -52,6 +53,8 @@ def make_producer(bootstrap: str, delivery_timeout_ms: int) -> Producer:
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
+            # user.registered is joined, partition by partition, with notification.requested that Quix produces.
+            "partitioner": KEY_PARTITIONER,
             # Bounds every delivery: a message is acknowledged or failed within this time, never left pending.
             "message.timeout.ms": delivery_timeout_ms,
             "log_level": 0,

@@ -15,6 +15,7 @@ from typing import Literal
 from quixstreams import Application
 
 from jobstream.dead_letter import DeadLetterOnError, DeadLetterProducer
+from jobstream.partitioning import KEY_PARTITIONER
 from jobstream.stage_metrics import STATISTICS_INTERVAL_MS, StageMetrics
 
 # Quix checks whether a checkpoint is due only between polls, and a topology that concatenates topics reads with
@@ -58,7 +59,8 @@ def build_application(
             "stats_cb": metrics.statistics,
             **(consumer_config or {}),
         },
-        producer_extra_config=dict(producer_config or {}),
+        # Quix's own default today, named so that an upgrade cannot move keys off their joined partitions.
+        producer_extra_config={"partitioner": KEY_PARTITIONER, **(producer_config or {})},
         on_message_processed=metrics.message_processed,
         on_processing_error=DeadLetterOnError(DeadLetterProducer(bootstrap), consumer_group, metrics.poison),
     )

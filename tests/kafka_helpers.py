@@ -7,11 +7,14 @@ from collections.abc import Callable, Iterable
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
+from jobstream.partitioning import KEY_PARTITIONER
+
 
 def idempotent_producer(bootstrap: str, **overrides: object) -> Producer:
     return Producer(
         {
             "bootstrap.servers": bootstrap,
+            "partitioner": KEY_PARTITIONER,
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,

@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from jobstream.breaker import CircuitBreaker
 from jobstream.errors import DependencyUnavailable
+from jobstream.partitioning import KEY_PARTITIONER
 from schemas import EventSchema
 
 DeliveryHook = Callable[[str, bool], None]
@@ -51,6 +52,7 @@ class EventProducer:
         self._producer = Producer(
             {
                 "bootstrap.servers": bootstrap,
+                "partitioner": KEY_PARTITIONER,
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 2,

@@ -17,6 +17,8 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import generate_latest
 from starlette.applications import Starlette
 
+from gateway.accounts.invitation_store import InvitationStore
+from gateway.accounts.invitations import InvitationRoutes
 from gateway.accounts.passwords import PasswordHashing
 from gateway.accounts.profiles import ProfileCache
 from gateway.accounts.routes import Accounts
@@ -104,7 +106,8 @@ def acceptance_topology(topology_launcher):
     Per module, not per session: a second acceptance group left running would decide every later module's
     applications a second time on the shared topics (the end-to-end test counts decisions in Redis).
     """
-    process = topology_launcher.create("acceptance", ["job.lifecycle", "application.created"]).start()
+    inputs = ["job.lifecycle", "application.created", "application.stage_changed"]
+    process = topology_launcher.create("acceptance", inputs).start()
     yield process
     process.stop()
 
@@ -228,7 +231,8 @@ AccountsClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 
 @pytest.fixture
 async def accounts_client(settings: Settings, async_redis: aioredis.Redis) -> AsyncIterator[AccountsClientFactory]:
-    """Factory: an HTTP client on an app of the accounts routes behind the token middleware, from its own client IP.
+    """Factory: an HTTP client on an app of the accounts and invitation routes behind the token middleware, from its
+    own client IP.
 
     Keyword arguments override AccountSettings fields (login limits, TTLs). Passwords use cheap argon2 parameters.
     """
@@ -244,17 +248,20 @@ async def accounts_client(settings: Settings, async_redis: aioredis.Redis) -> As
             passwords = PasswordHashing(PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1), max_concurrency=2)
             stack.callback(passwords.close)
             tokens = token_service(account_settings, async_redis)
+            invitations = InvitationStore(mysql)
+            limiter = RateLimiter(async_redis, redis_breaker, LocalGcra())
             accounts = Accounts(
                 store=store,
+                invitations=invitations,
                 tokens=tokens,
                 passwords=passwords,
                 profiles=ProfileCache(async_redis, redis_breaker, ttl_s=account_settings.profile_cache_ttl_s),
-                limiter=RateLimiter(async_redis, redis_breaker, LocalGcra()),
+                limiter=limiter,
                 settings=account_settings,
                 user_registered=load_event_schemas()["user_registered"],
             )
             app = Starlette(
-                routes=accounts.routes(),
+                routes=[*accounts.routes(), *InvitationRoutes(invitations, limiter, account_settings).routes()],
                 middleware=[authentication_middleware(tokens)],
                 exception_handlers=EXCEPTION_HANDLERS,
             )

@@ -1,8 +1,10 @@
 """Accounts routes (the seed's User Service): register, login, refresh, logout and the caller's own profile.
 
-Self-registration creates candidates and employers only; analysts and admins are
-made by an admin. An employer's registration creates a new company (a fresh company_id): joining an existing
-company would need an invitation from it, which is not built yet, so a client-chosen company_id is refused.
+Registration without an invitation creates candidates and employers only, and an employer's registration creates
+a new company (a fresh company_id), so a client-chosen company_id or a privileged role is refused. With an
+`invite_token` (see `gateway/accounts/invitations.py`) the role and company come from the invitation: that is how
+an employer joins a colleague's company and how an analyst gets an account. Admins are made by an operator
+(`python -m gateway.accounts.admin create-user`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.accounts.invitation_store import Invitation, InvitationRefusedError, InvitationStore
 from gateway.accounts.passwords import PasswordHashing
 from gateway.accounts.profiles import ProfileCache
 from gateway.accounts.store import AccountStore, OutboxMessage, RefreshGrant, RefreshRefusedError, User
@@ -26,7 +29,7 @@ from gateway.accounts.tokens import RevocationUnavailableError, TokenService
 from gateway.http.errors import ApiError, InvalidField, Unavailable
 from gateway.http.guards import require_role
 from gateway.http.principal import Role
-from gateway.http.validation import Choice, Field, Text, check_object, read_json
+from gateway.http.validation import Choice, Field, Text, check_object, read_json, uuid_param
 from gateway.middleware.ratelimit import Rate, RateLimiter
 from jobstream.clock import db_now, epoch_ms
 from jobstream.settings import AccountSettings
@@ -66,12 +69,32 @@ class _DisplayName:
         return {**Text(1, 100, multiline=False).json_schema(), "description": "one line, not blank"}
 
 
+@dataclass(frozen=True)
+class _Uuid:
+    def check(self, name: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise InvalidField(name, "must be a string")
+        return uuid_param(value, name)
+
+    def json_schema(self) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "format": "uuid",
+            "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        }
+
+
+# role analyst and company_id only with an invite_token, and then equal to the invitation's (or left out).
 REGISTER_FIELDS = {
     "email": Field(_Email()),
     "password": Field(Text(12, 128, multiline=False)),
     "display_name": Field(_DisplayName()),
-    "role": Field(Choice((Role.CANDIDATE.value, Role.EMPLOYER.value)), required=False),
+    "role": Field(Choice((Role.CANDIDATE.value, Role.EMPLOYER.value, Role.ANALYST.value)), required=False),
+    "company_id": Field(_Uuid(), required=False),
+    "invite_token": Field(Text(1, 200, multiline=False), required=False),
 }
+# A used invitation is a conflict with what exists (the account); a revoked or expired one is gone for good.
+_INVITATION_STATUS = {"invitation_used": 409, "invitation_revoked": 410, "invitation_expired": 410}
 LOGIN_FIELDS = {"email": Field(Text(1, 254, multiline=False)), "password": Field(Text(1, 128, multiline=False))}
 REFRESH_FIELDS = {"refresh_token": Field(Text(1, 200, multiline=False))}
 PROFILE_FIELDS = {"display_name": Field(_DisplayName())}
@@ -82,6 +105,7 @@ class Accounts:
         self,
         *,
         store: AccountStore,
+        invitations: InvitationStore,
         tokens: TokenService,
         passwords: PasswordHashing,
         profiles: ProfileCache,
@@ -90,6 +114,7 @@ class Accounts:
         user_registered: EventSchema,
     ) -> None:
         self._store = store
+        self._invitations = invitations
         self._tokens = tokens
         self._passwords = passwords
         self._profiles = profiles
@@ -102,16 +127,21 @@ class Accounts:
 
     async def register(self, request: Request) -> Response:
         body = await read_json(request, _MAX_BODY_BYTES)
-        if isinstance(body, dict):
+        if isinstance(body, dict) and "invite_token" not in body:
             _refuse_privileged_registration(body)
         fields = check_object(body, REGISTER_FIELDS)
-        role = Role(fields.get("role", Role.CANDIDATE.value))
         now = db_now()
+        invitation = await self._invitation(fields, now) if "invite_token" in fields else None
+        if invitation is None:
+            role = Role(fields.get("role", Role.CANDIDATE.value))
+            company_id = str(uuid.uuid4()) if role is Role.EMPLOYER else None
+        else:
+            role, company_id = invitation.role, invitation.company_id
         user = User(
             user_id=str(uuid.uuid4()),
             email=fields["email"],
             role=role,
-            company_id=str(uuid.uuid4()) if role is Role.EMPLOYER else None,
+            company_id=company_id,
             display_name=fields["display_name"],
             created_at=now,
             updated_at=now,
@@ -119,7 +149,13 @@ class Accounts:
         password_hash = await self._passwords.hash(fields["password"])
         grant = self._grant(now, family_id=str(uuid.uuid4()))
         event = registered_event(user, self._user_registered)
-        if not await self._store.create_user(user, password_hash, grant, event):
+        try:
+            created = await self._store.create_user(
+                user, password_hash, grant, event, invitation.invitation_id if invitation else None
+            )
+        except InvitationRefusedError as refused:
+            raise _invitation_refused(refused) from None
+        if not created:
             raise ApiError(409, "email_taken", "an account with this email exists; log in instead", field="email")
         await self._profiles.put(user.profile())
         return JSONResponse(self._session(user, grant), status_code=201)
@@ -185,7 +221,9 @@ class Accounts:
     async def update_profile(self, request: Request) -> Response:
         principal = require_role(request, *Role)
         fields = check_object(await read_json(request, _MAX_BODY_BYTES), PROFILE_FIELDS, partial=True)
-        user = await self._store.update_display_name(principal.user_id, fields["display_name"])
+        user = await self._store.update_display_name(
+            principal.user_id, fields["display_name"], lambda updated: registered_event(updated, self._user_registered)
+        )
         if user is None:
             raise ApiError(404, "not_found", "this account no longer exists")
         await self._profiles.put(user.profile())
@@ -200,6 +238,39 @@ class Accounts:
             Route("/v1/me", self.profile, methods=["GET"]),
             Route("/v1/me", self.update_profile, methods=["PATCH"]),
         ]
+
+    async def _invitation(self, fields: dict[str, Any], now: datetime) -> Invitation:
+        """The invitation `fields` register with, if it can be used with them; checked again, locked, when the
+        account is written, so a concurrent use or revocation still wins."""
+        invitation = await self._invitations.find(fields["invite_token"])
+        if invitation is None:
+            raise InvalidField(
+                "invite_token",
+                "is not a known invitation; copy it whole from the invitation",
+                code="invitation_unknown",
+            )
+        refusal = invitation.refusal(now)
+        if refusal is not None:
+            raise _invitation_refused(refusal)
+        if fields["email"] != invitation.email:
+            raise InvalidField(
+                "email",
+                "is not the address this invitation was sent to; register with that address",
+                code="invitation_email_mismatch",
+            )
+        if fields.get("role", invitation.role.value) != invitation.role.value:
+            raise InvalidField(
+                "role",
+                f"contradicts the invitation, which is for an {invitation.role.value}; leave role out",
+                code="invitation_role_mismatch",
+            )
+        if fields.get("company_id", invitation.company_id) != invitation.company_id:
+            raise InvalidField(
+                "company_id",
+                "contradicts the invitation, which names the company to join; leave company_id out",
+                code="invitation_company_mismatch",
+            )
+        return invitation
 
     def _grant(self, now: datetime, family_id: str) -> RefreshGrant:
         return RefreshGrant(secrets.token_urlsafe(32), family_id, now, now + self._refresh_ttl)
@@ -234,18 +305,29 @@ class Accounts:
 
 
 def _refuse_privileged_registration(body: dict[str, Any]) -> None:
+    """Without an invitation: no existing company to join, no analyst or admin role."""
     if "company_id" in body:
         raise InvalidField(
             "company_id",
-            "is assigned at registration: each employer account gets a new company; an operator adds an employer "
-            "to an existing company with python -m gateway.accounts.admin",
+            "is given by an invitation: to join an existing company, register with the invite_token one of its "
+            "employers (or an admin) sent you; without one, each employer account gets a new company",
         )
-    if body.get("role") in (Role.ANALYST.value, Role.ADMIN.value):
+    if body.get("role") == Role.ANALYST.value:
         raise InvalidField(
             "role",
-            "analyst and admin accounts are created by an operator (python -m gateway.accounts.admin); register as "
+            "analyst accounts need an invitation: register with the invite_token an admin sent you; else register "
+            "as candidate or employer",
+        )
+    if body.get("role") == Role.ADMIN.value:
+        raise InvalidField(
+            "role",
+            "admin accounts are created by an operator (python -m gateway.accounts.admin create-user); register as "
             "candidate or employer",
         )
+
+
+def _invitation_refused(refused: InvitationRefusedError) -> ApiError:
+    return ApiError(_INVITATION_STATUS[refused.code], refused.code, refused.message, field="invite_token")
 
 
 def _rate(attempts: int, window_s: int) -> Rate:
@@ -253,7 +335,8 @@ def _rate(attempts: int, window_s: int) -> Rate:
 
 
 def registered_event(user: User, schema: EventSchema) -> OutboxMessage:
-    """`user.registered` for `user`, as the outbox relay will publish it."""
+    """`user.registered` for `user`, as the outbox relay will publish it: on registration and again, the whole
+    account as it now is (registered_at unchanged), after each display name change."""
     record = {
         "event_id": str(uuid.uuid4()),
         "user_id": user.user_id,

@@ -1,4 +1,5 @@
-"""Accounts in MySQL: users, refresh-token families and the outbox, each change one short transaction.
+"""Accounts in MySQL: users, refresh-token families and the outbox, each change one short transaction (a
+registration by invitation consumes the invitation in the same one).
 
 pymysql blocks, so every call runs on a thread pool as large as the connection pool (the hard cap): a slow database
 holds those threads, never the event loop. Queries are parameterized; no value is ever formatted into SQL.
@@ -16,6 +17,7 @@ import pymysql
 from pymysql.constants import ER
 from pymysql.cursors import DictCursor
 
+from gateway.accounts import invitation_store
 from gateway.clients.mysql import GatewayMySQL
 from gateway.http.principal import Role
 from jobstream.clock import db_now, iso_ms
@@ -101,10 +103,18 @@ class AccountStore:
         self._mysql = mysql
 
     async def create_user(
-        self, user: User, password_hash: str, grant: RefreshGrant | None, event: OutboxMessage
+        self,
+        user: User,
+        password_hash: str,
+        grant: RefreshGrant | None,
+        event: OutboxMessage,
+        invitation_id: str | None = None,
     ) -> bool:
-        """The user, its first refresh token (none for an account an admin creates) and its outbox event in one
-        transaction; False if the email is taken."""
+        """The user, its first refresh token (none for an account an admin creates), the invitation it registers
+        with, if any, consumed, and its outbox event, in one transaction; False if the email is taken.
+
+        InvitationRefusedError (nothing written) if the invitation was used, revoked or expired meanwhile.
+        """
 
         def work(cursor: DictCursor) -> bool:
             try:
@@ -126,6 +136,8 @@ class AccountStore:
                 if error.args[0] == ER.DUP_ENTRY:
                     return False
                 raise
+            if invitation_id is not None:
+                invitation_store.accept(cursor, invitation_id, user.user_id, user.created_at)
             if grant is not None:
                 _insert_grant(cursor, grant, user.user_id)
             cursor.execute(
@@ -160,15 +172,28 @@ class AccountStore:
 
         return await self._run(work)
 
-    async def update_display_name(self, user_id: str, display_name: str) -> User | None:
+    async def update_display_name(
+        self, user_id: str, display_name: str, event: Callable[[User], OutboxMessage]
+    ) -> User | None:
+        """The new name and `event(updated user)` in the outbox, in one transaction: consumers of the user's latest
+        state (the notifications stage greets by display name) hear of the change."""
+
         def work(cursor: DictCursor) -> User | None:
+            now = db_now()
             cursor.execute(
-                "UPDATE users SET display_name = %s, updated_at = %s WHERE user_id = %s",
-                (display_name, db_now(), user_id),
+                "UPDATE users SET display_name = %s, updated_at = %s WHERE user_id = %s", (display_name, now, user_id)
             )
             cursor.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = %s", (user_id,))
             row = cursor.fetchone()
-            return None if row is None else _user(row)
+            if row is None:
+                return None
+            user = _user(row)
+            message = event(user)
+            cursor.execute(
+                "INSERT INTO outbox (topic, message_key, payload, created_at) VALUES (%s, %s, %s, %s)",
+                (message.topic, message.key, message.payload, now),
+            )
+            return user
 
         return await self._run(work)
 

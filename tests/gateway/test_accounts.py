@@ -117,6 +117,24 @@ async def test_a_taken_email_is_refused_in_any_case_without_an_outbox_event(acco
         assert cursor.fetchone() == (outbox_rows,)
 
 
+async def test_a_display_name_change_writes_the_whole_account_to_the_outbox_again(accounts_client, mysql):
+    client = await accounts_client()
+    registered, body = await _register(client)
+    user, token = registered.json()["user"], registered.json()["access_token"]
+    updated = await client.patch("/v1/me", headers=_bearer(token), json={"display_name": "Countess of Lovelace"})
+    assert updated.status_code == 200, updated.text
+    with mysql.cursor() as cursor:
+        cursor.execute(
+            "SELECT topic, payload FROM outbox WHERE message_key = %s ORDER BY id", (user["user_id"].encode(),)
+        )
+        rows = cursor.fetchall()
+    decode = load_event_schemas()["user_registered"].decode
+    events = [decode(payload) for topic, payload in rows if topic == "user.registered"]
+    assert [e["display_name"] for e in events] == ["Ada Lovelace", "Countess of Lovelace"]
+    assert events[1]["email"] == body["email"] and events[1]["registered_at"] == events[0]["registered_at"]
+    assert events[0]["event_id"] != events[1]["event_id"]
+
+
 async def test_registration_writes_the_user_registered_event_to_the_outbox(accounts_client, mysql):
     client = await accounts_client()
     registered, body = await _register(client, role="employer")
@@ -158,6 +176,8 @@ async def test_registration_writes_the_user_registered_event_to_the_outbox(accou
         ({"role": "superuser"}, "role", "invalid_field"),
         ({"company_id": str(uuid.uuid4())}, "company_id", "invalid_field"),
         ({"is_admin": True}, "is_admin", "unknown_field"),
+        ({"invite_token": ""}, "invite_token", "invalid_field"),
+        ({"invite_token": None}, "invite_token", "invalid_field"),
     ],
 )
 async def test_each_registration_error_names_its_field(accounts_client, change, field, code):
@@ -387,6 +407,7 @@ async def test_odd_values_in_every_field_of_every_route_get_a_4xx_never_a_5xx(ac
     auth = _bearer(registered.json()["access_token"])
     routes = [
         ("POST", "/v1/auth/register", ["email", "password", "display_name", "role"], {}),
+        ("POST", "/v1/auth/register", ["email", "password", "display_name", "invite_token", "company_id"], {}),
         ("POST", "/v1/auth/login", ["email", "password"], {}),
         ("POST", "/v1/auth/refresh", ["refresh_token"], {}),
         ("PATCH", "/v1/me", ["display_name"], auth),
@@ -394,7 +415,14 @@ async def test_odd_values_in_every_field_of_every_route_get_a_4xx_never_a_5xx(ac
     for method, path, fields, headers in routes:
         for field in fields:
             for value in ODD_VALUES:
-                valid = {"email": _email(), "password": PASSWORD, "display_name": "Ada", "role": "candidate"}
+                valid = {
+                    "email": _email(),
+                    "password": PASSWORD,
+                    "display_name": "Ada",
+                    "role": "candidate",
+                    "invite_token": "some-token",
+                    "company_id": str(uuid.uuid4()),
+                }
                 body = {**valid, "refresh_token": "some-token", field: value}
                 body = {name: body[name] for name in fields}
                 content = json.dumps(body).encode()

@@ -1,5 +1,6 @@
-"""`python -m gateway.accounts.admin create-user`: the only way to an analyst or admin account, checked like a
-registration, its password from stdin, its `user.registered` event in the outbox."""
+"""`python -m gateway.accounts.admin`: `create-user` makes an account of any role (the only way to an admin),
+checked like a registration, its password from stdin, its `user.registered` event in the outbox; `invite` prints
+an invitation's token for the invitee to register with over HTTP."""
 
 import json
 import subprocess
@@ -15,9 +16,9 @@ pytestmark = pytest.mark.anyio
 PASSWORD = "correct horse battery staple"
 
 
-def admin(*args: str, password: str = PASSWORD) -> subprocess.CompletedProcess[str]:
+def admin(*args: str, password: str = PASSWORD, command: str = "create-user") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-W", "ignore", "-m", "gateway.accounts.admin", "create-user", *args],
+        [sys.executable, "-W", "ignore", "-m", "gateway.accounts.admin", command, *args],
         input=password + "\n",
         capture_output=True,
         text=True,
@@ -83,3 +84,24 @@ def test_an_invalid_argument_exits_2_naming_it(args, password, says):
     refused = admin(*args, "--role", "analyst", password=password)
     assert refused.returncode == 2
     assert says in refused.stderr
+
+
+async def test_an_analyst_invited_by_the_command_registers_over_http(gateway_factory):
+    email = _email()
+    invited = admin("--email", email, "--role", "analyst", command="invite")
+    assert invited.returncode == 0, invited.stderr
+    invitation = json.loads(invited.stdout)
+    assert (invitation["email"], invitation["role"], invitation["company_id"]) == (email, "analyst", None)
+
+    client = await gateway_factory()
+    body = {"email": email, "password": PASSWORD, "display_name": "Grace", "invite_token": invitation["invite_token"]}
+    registered = await client.post("/v1/auth/register", json=body)
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["user"]["role"] == "analyst"
+
+
+def test_an_invitation_to_an_unknown_company_exits_1():
+    company_id = str(uuid.uuid4())
+    refused = admin("--email", _email(), "--role", "employer", "--company-id", company_id, command="invite")
+    assert refused.returncode == 1
+    assert f"no employer belongs to the company {company_id}" in refused.stderr

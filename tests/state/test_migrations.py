@@ -36,7 +36,7 @@ def test_migrations_applied_twice_are_a_no_op(scratch_database):
     migrations = load_migrations()
     assert [m.version for m in apply_migrations(scratch_database, migrations)] == [m.version for m in migrations]
     before = _schema(scratch_database)
-    assert {"jobs", "applications", "job_tags", "application_stage_history"} <= before.keys()
+    assert {"jobs", "applications", "job_tags", "application_stage_history", "users", "invitations"} <= before.keys()
 
     assert apply_migrations(scratch_database, migrations) == []
     assert _schema(scratch_database) == before

@@ -26,6 +26,8 @@ from starlette.routing import BaseRoute
 from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from gateway.accounts.invitation_store import InvitationStore
+from gateway.accounts.invitations import InvitationRoutes
 from gateway.accounts.passwords import PasswordHashing
 from gateway.accounts.profiles import ProfileCache
 from gateway.accounts.routes import Accounts
@@ -34,7 +36,7 @@ from gateway.accounts.tokens import TokenService, token_service
 from gateway.analytics.routes import AnalyticsRoutes
 from gateway.applications.idempotency import IdempotencyStore
 from gateway.applications.recent import RecentApplications
-from gateway.applications.routes import ApplicationRoutes, CandidateContacts
+from gateway.applications.routes import ApplicationRoutes
 from gateway.applications.watch import ApplicationWatch
 from gateway.clients.cache import SwrCache
 from gateway.clients.mysql import GatewayMySQL
@@ -188,8 +190,10 @@ def _routes(
         on_lookup=metrics.cache_lookup,
     )
     account_store = AccountStore(clients.mysql)
+    invitation_store = InvitationStore(clients.mysql)
     accounts = Accounts(
         store=account_store,
+        invitations=invitation_store,
         tokens=tokens,
         passwords=passwords,
         profiles=profiles,
@@ -210,11 +214,11 @@ def _routes(
         *DocsRoutes().routes(),
         *AnalyticsRoutes(clients.read_models, analytics_cache).routes(),
         *accounts.routes(),
+        *InvitationRoutes(invitation_store, limiter, settings.accounts).routes(),
         *ApplicationRoutes(
             clients.producer,
             idempotency,
             clients.read_models,
-            CandidateContacts(profiles, account_store),
             RecentApplications(clients.redis, clients.redis_breaker, ttl_s=PENDING_TTL_S),
             clients.watch,
             max_body_bytes=gw.max_body_bytes,
@@ -252,7 +256,7 @@ def _middleware(
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(gw.cors_origins),
-                allow_methods=["GET", "POST", "PATCH"],
+                allow_methods=["GET", "POST", "PATCH", "DELETE"],
                 allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
                 expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
                 max_age=600,

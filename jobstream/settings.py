@@ -5,6 +5,7 @@ Every variable is prefixed ``JOBSTREAM_``; each has a default that points at the
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import math
 import os
@@ -105,7 +106,7 @@ class AnalyticsSettings:
 
 @dataclass(frozen=True)
 class AccountSettings:
-    """Accounts and tokens: JWT keys and lifetimes, the profile cache, login limits."""
+    """Accounts and tokens: JWT keys and lifetimes, the profile cache, login limits, invitations."""
 
     # Ed25519 keys in PEM. With neither JOBSTREAM_JWT_*_KEY_FILE set, a dev pair is generated once into
     # <local_dir>/jwt/ (jwt_dev_keys); production must set both, so every gateway replica signs with one key.
@@ -119,6 +120,11 @@ class AccountSettings:
     login_window_s: int
     login_max_attempts_per_account: int
     login_max_attempts_per_ip: int
+    # How long an invitation's token may be used to register, and how many invitations one inviter may send:
+    # bursts of `invite_burst`, refilled at `invite_rate_per_min`.
+    invitation_ttl_s: int
+    invite_rate_per_min: int
+    invite_burst: int
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,23 @@ class SupervisorSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """`python -m web`: where the browser front end is served, and the public API it calls."""
+
+    host: str
+    port: int
+    # The gateway's public URL as a browser reaches it; the front end calls nothing else.
+    api_url: str
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """What a browser sends as Origin for this front end (both names of loopback when it is served there)."""
+        if self.host in ("127.0.0.1", "localhost"):
+            return (f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}")
+        return (f"http://{self.host}:{self.port}",)
+
+
+@dataclass(frozen=True)
 class Settings:
     # JOBSTREAM_ENV: "development" (the default) or "production", which refuses the conveniences of the local stack
     # (generated JWT keys).
@@ -243,6 +266,7 @@ class Settings:
     outbox: OutboxSettings
     sinks: SinkSettings
     supervisor: SupervisorSettings
+    web: WebSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -256,6 +280,11 @@ class Settings:
             "JOBSTREAM_MYSQL_URL", f"mysql://jobstream:jobstream@127.0.0.1:{stack.mysql_port}/jobstream"
         )
         redis_url = reader.text("JOBSTREAM_REDIS_URL", f"redis://127.0.0.1:{stack.redis_port}/0")
+        gateway = _gateway_settings(reader)
+        web = _web_settings(reader, gateway)
+        if reader.optional_text("JOBSTREAM_GATEWAY_CORS_ORIGINS") is None and environment == "development":
+            # Locally the front end is served on its own port, another origin: allow it, and only it.
+            gateway = dataclasses.replace(gateway, cors_origins=web.origins)
         settings = cls(
             environment=environment,
             kafka_bootstrap=_bootstrap(
@@ -280,7 +309,7 @@ class Settings:
                     "JOBSTREAM_ANALYTICS_COMPANY_WINDOW_GRACE_MS", 60_000, minimum=0
                 ),
             ),
-            gateway=_gateway_settings(reader),
+            gateway=gateway,
             accounts=_account_settings(reader, environment),
             outbox=OutboxSettings(
                 batch_size=reader.integer("JOBSTREAM_OUTBOX_BATCH_SIZE", 500, minimum=1, maximum=10_000),
@@ -289,6 +318,7 @@ class Settings:
             ),
             sinks=_sink_settings(reader),
             supervisor=_supervisor_settings(reader),
+            web=web,
         )
         if settings.topic_min_insync_replicas > settings.topic_replication_factor:
             raise SettingsError(
@@ -399,6 +429,15 @@ def _gateway_settings(reader: _Reader) -> GatewaySettings:
     )
 
 
+def _web_settings(reader: _Reader, gateway: GatewaySettings) -> WebSettings:
+    api_host = "127.0.0.1" if gateway.host in ("0.0.0.0", "::") else gateway.host
+    return WebSettings(
+        host=reader.text("JOBSTREAM_WEB_HOST", "127.0.0.1"),
+        port=reader.integer("JOBSTREAM_WEB_PORT", 8080, minimum=1, maximum=65535),
+        api_url=reader.text("JOBSTREAM_WEB_API_URL", f"http://{api_host}:{gateway.port}").rstrip("/"),
+    )
+
+
 def _account_settings(reader: _Reader, environment: str) -> AccountSettings:
     private_file = reader.optional_text("JOBSTREAM_JWT_PRIVATE_KEY_FILE")
     public_file = reader.optional_text("JOBSTREAM_JWT_PUBLIC_KEY_FILE")
@@ -425,6 +464,9 @@ def _account_settings(reader: _Reader, environment: str) -> AccountSettings:
         login_window_s=reader.integer("JOBSTREAM_LOGIN_WINDOW_S", 300, minimum=1),
         login_max_attempts_per_account=reader.integer("JOBSTREAM_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", 5, minimum=1),
         login_max_attempts_per_ip=reader.integer("JOBSTREAM_LOGIN_MAX_ATTEMPTS_PER_IP", 50, minimum=1),
+        invitation_ttl_s=reader.integer("JOBSTREAM_INVITATION_TTL_S", 7 * 24 * 3600, minimum=60),
+        invite_rate_per_min=reader.integer("JOBSTREAM_INVITE_RATE_PER_MIN", 1, minimum=1),
+        invite_burst=reader.integer("JOBSTREAM_INVITE_BURST", 20, minimum=1),
     )
     if settings.refresh_token_ttl_s <= settings.access_token_ttl_s:
         raise SettingsError(

@@ -19,6 +19,7 @@ from schemas.records import (
     JobWindowStats,
     NotificationOutcome,
     NotificationRequested,
+    UserRegistered,
     WindowCounts,
 )
 
@@ -103,6 +104,22 @@ def application_stage_changed(application_id: str, job_id: str, stage: str, **fi
         "stage": stage,
         "changed_by": new_id(),
         "changed_at": _now(),
+        "candidate_id": new_id(),
+    }
+    return _with(event, fields)
+
+
+def user_registered(user_id: str | None = None, **fields: Any) -> UserRegistered:
+    """A candidate's account, as the outbox relay publishes it on registration and on a profile change."""
+    user_id = user_id or new_id()
+    event: UserRegistered = {
+        "event_id": new_id(),
+        "user_id": user_id,
+        "email": f"{user_id}@example.test",
+        "display_name": "Ada Lovelace",
+        "role": "candidate",
+        "company_id": None,
+        "registered_at": _now(),
     }
     return _with(event, fields)
 

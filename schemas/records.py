@@ -41,6 +41,7 @@ class ApplicationStageChanged(TypedDict):
     stage: str
     changed_by: str
     changed_at: datetime
+    candidate_id: str | None
 
 
 class JobLifecycle(TypedDict):

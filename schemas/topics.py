@@ -1,6 +1,7 @@
 """The topic catalog: every topic Jobstream owns, declared once.
 
-Topics that are co-partitioned (joined by job_id in one topology) must keep equal partition counts.
+Topics that are co-partitioned (joined by key in one topology: by job_id in acceptance, by user id in notifications)
+must keep equal partition counts, and their producers one partitioner (`jobstream.partitioning`).
 Quix Streams creates its own changelog and repartition topics; they are not declared here.
 """
 
@@ -108,9 +109,14 @@ def topic_catalog(replication_factor: int) -> tuple[TopicSpec, ...]:
             partitions=JOB_PARTITIONS,
             replication_factor=rf,
             key="user_id",
-            description="A user registered; relayed from the gateway's transactional outbox.",
+            description=(
+                "A user's account as it now is: written on registration and again when the display name changes; "
+                "relayed from the gateway's transactional outbox."
+            ),
             event="user_registered",
-            retention_ms=365 * DAY_MS,
+            # The notifications stage keeps the latest event per user as a table: compaction keeps it forever.
+            cleanup_policy="compact",
+            retention_ms=-1,
         ),
         TopicSpec(
             name=NOTIFICATION_REQUESTED,

@@ -37,7 +37,7 @@ from tests.e2e_harness import APPLICATION_BODY, MYSQL_SINK_TOPICS, REDIS_SINK_TO
 from tests.topology_harness import EVENTS, TopicReader
 
 GROUP_INPUTS = {
-    "JOBSTREAM_ACCEPTANCE_GROUP": ["job.lifecycle", "application.created"],
+    "JOBSTREAM_ACCEPTANCE_GROUP": ["job.lifecycle", "application.created", "application.stage_changed"],
     "JOBSTREAM_ANALYTICS_GROUP": ["application.decided", "job.viewed", "job.lifecycle"],
     "JOBSTREAM_NOTIFICATIONS_GROUP": ["notification.requested"],
     "JOBSTREAM_SINKS_MYSQL_GROUP": MYSQL_SINK_TOPICS,
@@ -52,6 +52,7 @@ PORTS = (
     "JOBSTREAM_SINKS_REDIS_METRICS_PORT",
     "JOBSTREAM_SUPERVISOR_METRICS_PORT",
     "JOBSTREAM_SMTP_PORT",
+    "JOBSTREAM_WEB_PORT",
 )
 
 
@@ -85,6 +86,7 @@ class Platform:
             **self.groups,
         }
         self.gateway_url = f"http://127.0.0.1:{ports['JOBSTREAM_GATEWAY_PORT']}"
+        self.web_url = f"http://127.0.0.1:{ports['JOBSTREAM_WEB_PORT']}"
         self.supervisor: subprocess.Popen[bytes] | None = None
 
     @property

@@ -39,6 +39,7 @@ MYSQL_SINK_TOPICS = sorted({topic for model in read_models().values() for topic 
 REDIS_SINK_TOPICS = sorted(plans())
 NOTIFICATION_TOPIC = "notification.requested"
 NOTIFICATION_RETRY_TOPIC = "notification.retry"
+USER_REGISTERED_TOPIC = "user.registered"
 
 
 def mysql_url(address: MySQLAddress, database: str) -> str:
@@ -205,12 +206,20 @@ class Services:
             f"notifications_{stage}",
             ["topologies.notifications", "--stage", stage],
             "JOBSTREAM_NOTIFICATIONS_GROUP",
-            [NOTIFICATION_TOPIC if stage == "fresh" else NOTIFICATION_RETRY_TOPIC],
+            [NOTIFICATION_TOPIC, USER_REGISTERED_TOPIC] if stage == "fresh" else [NOTIFICATION_RETRY_TOPIC],
             group_suffix=".retry" if stage == "retry" else "",
             JOBSTREAM_SMTP_PORT=str(smtp_port),
             JOBSTREAM_SMS_WEBHOOK_URL=f"{webhook_url}/sms",
             JOBSTREAM_PUSH_WEBHOOK_URL=f"{webhook_url}/push",
             JOBSTREAM_NOTIFICATIONS_METRICS_PORT=str(free_port()),
+        )
+
+    def outbox_relay(self, mysql_url: str) -> Service:
+        """`python -m gateway.outbox_relay` from the outbox of `mysql_url`'s database (user.registered)."""
+        return self._service(
+            "outbox",
+            ["gateway.outbox_relay"],
+            {"JOBSTREAM_MYSQL_URL": mysql_url, "JOBSTREAM_OUTBOX_POLL_INTERVAL_MS": "100"},
         )
 
     def close(self) -> None:

@@ -1,8 +1,8 @@
 """Applications: a candidate applies (application.created), an employer moves one along its pipeline
 (application.stage_changed), a candidate lists their own and follows one (pending from its 202, with a long-poll),
-an employer reads a job's applicants. No MySQL write sits on the apply path, and no MySQL read
-is required by it: the candidate's email comes from the cached profile, and only on a cache miss, within a short
-bound, from the accounts table; when neither answers the event goes out without it (notifications fall back to push).
+an employer reads a job's applicants. No MySQL write and no MySQL read sits on the apply path: the event carries the
+candidate's id, never a profile lookup's result (``contact_email`` stays null, the field optional since v3). The
+notifications stage finds the candidate's address and display name in its own state, from ``user.registered``.
 """
 
 from __future__ import annotations
@@ -11,18 +11,15 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import logging
 import re
 import time
 import uuid
+from typing import Any
 
-import pymysql
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.accounts.profiles import ProfileCache
-from gateway.accounts.store import AccountStore
 from gateway.applications.idempotency import IdempotencyStore, Outcome
 from gateway.applications.recent import RecentApplications
 from gateway.applications.watch import ApplicationWatch, TooManyWaiters
@@ -60,51 +57,6 @@ APPLICATION_FIELDS = {
     "referral_source": Field(Text(1, 100, multiline=False), required=False, nullable=True),
 }
 STAGE_FIELDS = {"stage": Field(Choice(STAGES))}
-# A cache miss may wait this long for MySQL before the application goes out without the candidate's email.
-PROFILE_LOOKUP_TIMEOUT_S = 0.5
-_FALLBACK_LOG_EVERY_S = 10.0
-
-log = logging.getLogger(__name__)
-
-
-class CandidateContacts:
-    """The email a candidate's notifications go to, read through the profile cache the accounts routes fill.
-
-    A Redis hit costs no MySQL at all; a miss loads the account (on the store's thread pool, bounded by
-    `timeout_s`, default PROFILE_LOOKUP_TIMEOUT_S) and fills the cache. With Redis and MySQL both unavailable,
-    or the account gone, `email` returns None: an application never fails for want of a contact address.
-    """
-
-    def __init__(
-        self, profiles: ProfileCache, store: AccountStore, *, timeout_s: float = PROFILE_LOOKUP_TIMEOUT_S
-    ) -> None:
-        self._profiles = profiles
-        self._store = store
-        self._timeout_s = timeout_s
-        self._last_fallback_log = float("-inf")
-
-    async def email(self, user_id: str) -> str | None:
-        profile = await self._profiles.get(user_id)  # Redis unavailable reads as a miss
-        if profile is None:
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    user = await self._store.user(user_id)
-            except (DependencyUnavailable, TimeoutError, pymysql.MySQLError) as error:
-                self._log_fallback(user_id, error)
-                return None
-            if user is None:
-                return None
-            profile = user.profile()
-            await self._profiles.put(profile)  # skips the cache, with a warning, when Redis is unavailable
-        email = profile.get("email")
-        return email if isinstance(email, str) and email else None
-
-    def _log_fallback(self, user_id: str, error: Exception) -> None:
-        # One line per interval: during an outage every application takes this path.
-        now = time.monotonic()
-        if now - self._last_fallback_log >= _FALLBACK_LOG_EVERY_S:
-            self._last_fallback_log = now
-            log.warning("application of %s produced without contact_email: profile lookup failed: %r", user_id, error)
 
 
 class ApplicationRoutes:
@@ -113,7 +65,6 @@ class ApplicationRoutes:
         producer: EventProducer,
         idempotency: IdempotencyStore,
         read_models: ReadModels,
-        contacts: CandidateContacts,
         recent: RecentApplications,
         watch: ApplicationWatch,
         *,
@@ -122,7 +73,6 @@ class ApplicationRoutes:
         self._producer = producer
         self._idempotency = idempotency
         self._read_models = read_models
-        self._contacts = contacts
         self._recent = recent
         self._watch = watch
         self._max_body_bytes = max_body_bytes
@@ -160,12 +110,16 @@ class ApplicationRoutes:
         """One application with its stage history: for its candidate, its job's employers and admins.
 
         Its candidate may ask while it is still pending, and with `?wait=` (up to 25 s) is answered as soon as its
-        decision is visible, `pending` if it is not by then; the wait holds no MySQL connection.
+        decision is visible, `pending` if it is not by then. With `?wait=` and `?stage=` (the stage the caller
+        already shows) a decided application is answered as soon as its stage is another one, or as it is after the
+        wait: live stage updates. A wait holds no MySQL connection; it answers from the Redis read model, without
+        the stage history.
         """
         reader = require_role(request, Role.CANDIDATE, Role.EMPLOYER, Role.ADMIN)
         application_id = uuid_param(request.path_params["application_id"], "application_id")
-        only_params(request, ("wait",))
+        only_params(request, ("wait", "stage"))
         wait_s = query_int(request, "wait", minimum=0, maximum=MAX_WAIT_S, default=0)
+        known_stage = query_choice(request, "stage", ("submitted", *STAGES))
         application = await self._read_models.application_detail(application_id)
         pending_of_caller = (
             application is None
@@ -173,7 +127,7 @@ class ApplicationRoutes:
             and await self._recent.candidate(application_id) == reader.user_id
         )
         if pending_of_caller:
-            return JSONResponse(await self._pending(application_id, wait_s))
+            return JSONResponse(await self._wait_for_change(application_id, wait_s, None) or _pending(application_id))
         allowed = application is not None and (
             reader.role is Role.ADMIN
             or (reader.role is Role.CANDIDATE and application["candidate_id"] == reader.user_id)
@@ -186,24 +140,36 @@ class ApplicationRoutes:
         if application is None or not allowed:
             # Not "forbidden": whether someone else's application exists is not the caller's to learn.
             raise ApiError(404, "not_found", "no such application of yours")
+        if wait_s and known_stage is not None and application["stage"] == known_stage:
+            changed = await self._wait_for_change(application_id, wait_s, known_stage)
+            return JSONResponse(changed or {key: value for key, value in application.items() if key != "history"})
         return JSONResponse(application)
 
-    async def _pending(self, application_id: str, wait_s: int) -> dict[str, object]:
+    async def _wait_for_change(
+        self, application_id: str, wait_s: int, known_stage: str | None
+    ) -> dict[str, Any] | None:
+        """The Redis view once it is decided (`known_stage` None) or at another stage, within `wait_s`; else None."""
+
+        def changed(view: dict[str, Any] | None) -> bool:
+            return view is not None and (known_stage is None or view["stage"] != known_stage)
+
         if not wait_s:
-            return await self._recent.decided(application_id) or _pending(application_id)
+            view = await self._recent.decided(application_id)
+            return view if changed(view) else None
         try:
-            # Watching before reading: a decision announced between the read and the wait still wakes it.
-            async with self._watch.watching(application_id) as changed:
-                decided = await self._recent.decided(application_id)
-                if decided is None:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(wait_s):
-                            await changed.wait()
-                    decided = await self._recent.decided(application_id)
+            # Watching before reading: a change announced between the read and the wait still wakes it.
+            async with self._watch.watching(application_id) as announced:
+                view = await self._recent.decided(application_id)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait_s):
+                        while not changed(view):
+                            await announced.wait()
+                            announced.clear()
+                            view = await self._recent.decided(application_id)
         except TooManyWaiters:
             # Long-polls wait outside admission, bounded by the watch instead: past its bound, 503 as a full queue.
             raise Unavailable("overloaded", "too many status waits in progress; retry shortly", 1) from None
-        return decided or _pending(application_id)
+        return view if changed(view) else None
 
     async def apply(self, request: Request) -> JSONResponse:
         candidate = require_role(request, Role.CANDIDATE)
@@ -247,8 +213,8 @@ class ApplicationRoutes:
             "resume_url": body["resume_url"],
             "submitted_at": int(time.time() * 1000),
             "referral_source": body.get("referral_source"),
-            # Not part of the Idempotency-Key fingerprint: it is looked up, not sent, and may change between retries.
-            "contact_email": await self._contacts.email(candidate.user_id),
+            # Not looked up: the notifications stage resolves the candidate's address from user.registered.
+            "contact_email": None,
         }
         try:
             await self._producer.send(APPLICATION_CREATED, job_id, record)
@@ -283,6 +249,8 @@ class ApplicationRoutes:
                 "stage": body["stage"],
                 "changed_by": employer.user_id,
                 "changed_at": int(time.time() * 1000),
+                # v2: the acceptance topology notifies this candidate of the change.
+                "candidate_id": application["candidate_id"],
             },
         )
         return JSONResponse({"application_id": application_id, "stage": body["stage"]}, status_code=202)

@@ -119,6 +119,8 @@ APPLICATION_DETAIL_SQL = (
     " COALESCE(a.company_id, j.company_id) AS company_id"
     " FROM applications a LEFT JOIN jobs j ON j.job_id = a.job_id WHERE a.application_id = %(application_id)s"
 )
+# users PRIMARY: the applicants' display names (pymysql expands the tuple into an IN list).
+USER_NAMES_SQL = "SELECT user_id, display_name FROM users WHERE user_id IN %(user_ids)s"
 STAGE_HISTORY_SQL = (
     "SELECT stage, changed_at, changed_by FROM application_stage_history"
     " WHERE application_id = %(application_id)s ORDER BY changed_at, stage"
@@ -267,7 +269,9 @@ class ReadModels:
 
         def query(cursor: DictCursor) -> list[Row]:
             cursor.execute(sql, params)
-            return [_plain(row) for row in cursor.fetchall()]
+            applicants = [_plain(row) for row in cursor.fetchall()]
+            names = _names_of(cursor, [row["candidate_id"] for row in applicants])
+            return [{**row, "candidate_name": names.get(row["candidate_id"])} for row in applicants]
 
         return await self._run(query)
 
@@ -346,6 +350,14 @@ def _tags_of(cursor: DictCursor, jobs: Sequence[Row]) -> dict[str, list[str]]:
     for row in cursor.fetchall():
         tags.setdefault(row["job_id"], []).append(row["tag"])
     return tags
+
+
+def _names_of(cursor: DictCursor, user_ids: Sequence[str]) -> dict[str, str]:
+    """The display names of `user_ids`, in one query; an unknown user has none."""
+    if not user_ids:
+        return {}
+    cursor.execute(USER_NAMES_SQL, {"user_ids": tuple(sorted(set(user_ids)))})
+    return {row["user_id"]: row["display_name"] for row in cursor.fetchall()}
 
 
 def _windows(cursor: DictCursor, sql: str, params: dict[str, Any]) -> list[Row]:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
+from gateway.accounts.invitations import ADMIN_INVITE_FIELDS, COMPANY_INVITE_FIELDS
 from gateway.accounts.routes import LOGIN_FIELDS, PROFILE_FIELDS, REFRESH_FIELDS, REGISTER_FIELDS
 from gateway.applications.routes import APPLICATION_FIELDS, IDEMPOTENCY_KEY, MAX_WAIT_S, STAGE_FIELDS, STAGES
 from gateway.http.validation import object_schema
@@ -47,7 +48,11 @@ _REASONS = {
     401: "Missing, invalid, expired or revoked access token",
     403: "Wrong role, or not your company's job",
     404: "Not found",
-    409: "Conflict (a request with the same Idempotency-Key in flight, a job being edited or closed)",
+    409: (
+        "Conflict (a request with the same Idempotency-Key in flight, a job being edited or closed, an email taken, "
+        "an invitation already used)"
+    ),
+    410: "Gone: the invitation was revoked or has expired",
     408: "The body did not arrive whole within the body deadline (JOBSTREAM_GATEWAY_BODY_TIMEOUT_MS, default 10 s)",
     413: "Body too large (JOBSTREAM_GATEWAY_MAX_BODY_BYTES, default 64 KiB; 8 KiB on /v1/auth and /v1/me)",
     415: "Body is not application/json",
@@ -128,11 +133,13 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": (
                     "One application with its stage history (its candidate, its employers, admins). Its candidate "
-                    "may ask while it is pending; with wait=N the answer comes as soon as the decision is visible."
+                    "may ask while it is pending; with wait=N the answer comes as soon as the decision is visible, "
+                    "and with wait=N&stage=S as soon as the stage is another than S (live stage updates)."
                 ),
                 "parameters": [
                     _path_id("application_id"),
                     {"name": "wait", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_S}},
+                    _choice("stage", ("submitted", *STAGES)),
                 ],
                 "responses": {"200": {"description": "The application"}, **_ANALYTICS_ERRORS},
             }
@@ -224,12 +231,55 @@ OPENAPI: dict[str, Any] = {
         },
         "/v1/auth/register": {
             "post": {
-                "summary": "Register a candidate or employer (an employer gets a new company); returns tokens.",
+                "summary": (
+                    "Register a candidate or employer (an employer gets a new company); with an invite_token, the "
+                    "invitation's role and company (it is used up). Returns tokens."
+                ),
                 "security": [],
                 "requestBody": _json_body(object_schema(REGISTER_FIELDS)),
                 "responses": {
                     "201": {"description": "Tokens and profile"},
-                    **_errors(400, 408, 409, 413, 415, 422, 429, 503),
+                    **_errors(400, 408, 409, 410, 413, 415, 422, 429, 503),
+                },
+            }
+        },
+        "/v1/companies/{company_id}/invitations": {
+            "post": {
+                "summary": "Invite an employer to the company (its employers, admins); the invite_token is shown once.",
+                "parameters": [_path_id("company_id")],
+                "requestBody": _json_body(object_schema(COMPANY_INVITE_FIELDS)),
+                "responses": {
+                    "201": {"description": "The invitation with its invite_token"},
+                    **_errors(*_WRITE_ERRORS, 404, 409),
+                },
+            },
+            "get": {
+                "summary": "The company's pending invitations, newest first, without tokens (its employers, admins).",
+                "parameters": [
+                    _path_id("company_id"),
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000}},
+                ],
+                "responses": {"200": {"description": "A page of invitations"}, **_ANALYTICS_ERRORS},
+            },
+        },
+        "/v1/companies/{company_id}/invitations/{invitation_id}": {
+            "delete": {
+                "summary": "Revoke a pending invitation (the company's employers, admins); revoking twice is harmless.",
+                "parameters": [_path_id("company_id"), _path_id("invitation_id")],
+                "responses": {"204": {"description": "Revoked"}, **_errors(401, 403, 404, 409, 422, 429, 503)},
+            }
+        },
+        "/v1/invitations": {
+            "post": {
+                "summary": (
+                    "Invite an analyst, or an employer to an existing company or a new one (admin); the invite_token "
+                    "is shown once."
+                ),
+                "requestBody": _json_body(object_schema(ADMIN_INVITE_FIELDS)),
+                "responses": {
+                    "201": {"description": "The invitation with its invite_token"},
+                    **_errors(*_WRITE_ERRORS, 404, 409),
                 },
             }
         },

@@ -15,7 +15,7 @@ from gateway.http.principal import Role
 from jobstream.backoff import Backoff
 from schemas import examples
 from sinks.mysql.sink import RetryPolicy
-from sinks.redis.plans import decision_plan
+from sinks.redis.plans import decision_plan, stage_plan
 from sinks.redis.sink import RedisReadModelSink
 from state import redis_keys
 from tests.sinks.test_mysql_sink import items
@@ -112,6 +112,65 @@ async def test_a_long_poll_with_no_decision_answers_pending_when_its_wait_is_ove
     waited = time.monotonic() - started
 
     assert answer.json()["status"] == "pending"
+    assert 1.0 <= waited < 3.0
+
+
+def _move(redis_client, application_id: str, job_id: str, stage: str) -> None:
+    """The Redis sink writes a stage change (and announces it), as it does for `application.stage_changed`."""
+    change = examples.application_stage_changed(application_id, job_id, stage)
+    retry = RetryPolicy(max_attempts=2, backoff=Backoff(base_s=0.01, cap_s=0.02), backpressure_s=1)
+    group = f"test-stage-{uuid.uuid4().hex[:8]}"
+    sink = RedisReadModelSink(
+        redis_client, group, "application.stage_changed", stage_plan, retry, rejected=no_rejections
+    )
+    sink.write_items("application.stage_changed", 0, items((change, 1_000)))
+    redis_client.delete(*redis_client.keys(f"{redis_keys.PREFIX}sink:{group}:*"), "-")
+
+
+async def test_a_stage_long_poll_answers_as_soon_as_the_employer_moves_the_application(
+    gateway_factory, gateway_metrics, mint_token, redis_sink, redis_client, read_models
+):
+    client = await gateway_factory()
+    candidate_id, headers = mint_token(Role.CANDIDATE)
+    job_id = read_models.job(str(uuid.uuid4()), minute=0)
+    application_id = read_models.application(job_id, 1, candidate_id=candidate_id)
+    redis_sink(application_id, job_id, candidate_id)
+
+    poll = asyncio.create_task(
+        client.get(f"/v1/applications/{application_id}", params={"wait": 15, "stage": "submitted"}, headers=headers)
+    )
+    await asyncio.sleep(1.0)
+    assert not poll.done(), "the stage it already shows is no news"
+    assert "gateway_mysql_connections_in_use 0.0" in gateway_metrics(client)
+    _move(redis_client, application_id, job_id, "interview")
+    moved_at = time.monotonic()
+    answer = await asyncio.wait_for(poll, 10)
+
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["status"], answer.json()["stage"]) == ("accepted", "interview")
+    assert time.monotonic() - moved_at < 1.0, "woken by the sink's announcement, not by a timeout"
+
+
+async def test_a_stage_long_poll_answers_at_once_when_the_stage_already_differs_and_after_the_wait_when_not(
+    gateway_factory, mint_token, redis_sink, redis_client, read_models
+):
+    client = await gateway_factory()
+    candidate_id, headers = mint_token(Role.CANDIDATE)
+    job_id = read_models.job(str(uuid.uuid4()), minute=0)
+    application_id = read_models.application(job_id, 1, candidate_id=candidate_id, stage="offer")
+    redis_sink(application_id, job_id, candidate_id)
+    _move(redis_client, application_id, job_id, "offer")
+    url = f"/v1/applications/{application_id}"
+
+    started = time.monotonic()
+    stale = await client.get(url, params={"wait": 10, "stage": "interview"}, headers=headers)
+    at_once = time.monotonic() - started
+    unchanged = await client.get(url, params={"wait": 1, "stage": "offer"}, headers=headers)
+    waited = time.monotonic() - started - at_once
+
+    assert (stale.json()["stage"], "history" in stale.json()) == ("offer", True)
+    assert at_once < 1.0
+    assert unchanged.status_code == 200 and unchanged.json()["status"] == "accepted"
     assert 1.0 <= waited < 3.0
 
 

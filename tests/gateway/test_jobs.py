@@ -215,7 +215,8 @@ async def test_only_the_jobs_employer_moves_an_application_along_the_pipeline(
     employer_id, owner = mint_token(Role.EMPLOYER, company_id)
     _, rival = mint_token(Role.EMPLOYER, str(uuid.uuid4()))
     job_id = read_model.job(company_id)
-    accepted = read_model.application(job_id, str(uuid.uuid4()))
+    candidate_id = str(uuid.uuid4())
+    accepted = read_model.application(job_id, candidate_id)
     pending = read_model.application(job_id, str(uuid.uuid4()), status="pending")
 
     by_rival = await client.post(f"/v1/applications/{accepted}/stage", json={"stage": "interview"}, headers=rival)
@@ -229,6 +230,7 @@ async def test_only_the_jobs_employer_moves_an_application_along_the_pipeline(
     assert by_owner.status_code == 202, by_owner.text
     [event] = _keyed(consumer, job_id, expect=1, event="application_stage_changed")
     assert (event["application_id"], event["stage"], event["changed_by"]) == (accepted, "interview", employer_id)
+    assert event["candidate_id"] == candidate_id  # v2: whom the acceptance topology notifies
 
 
 async def test_job_search_filters_the_read_model_and_serves_repeats_from_the_cache(

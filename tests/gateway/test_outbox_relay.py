@@ -174,3 +174,32 @@ async def test_registering_while_the_relay_runs_publishes_exactly_one_event_per_
             tuple(user.encode() for user in registered),
         )
         assert cursor.fetchone() == (len(registered),)
+
+
+def test_the_relay_puts_a_user_on_the_partition_quix_puts_their_notifications_on(settings, kafka_admin):
+    """The notifications stage joins user.registered (the relay) with notification.requested (Quix) by partition."""
+    from confluent_kafka.admin import NewTopic
+    from quixstreams.kafka import Producer as QuixProducer
+
+    from jobstream.partitioning import KEY_PARTITIONER
+
+    topic = f"test.partitioner-{uuid.uuid4().hex[:8]}"
+    kafka_admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])[topic].result()
+    keys = [str(uuid.uuid4()).encode() for _ in range(40)]
+    try:
+        placed: dict[str, dict[bytes, int]] = {"relay": {}, "quix": {}}
+
+        def record(name: str):
+            return lambda error, message: placed[name].__setitem__(message.key(), message.partition())
+
+        relay = make_producer(settings.kafka_bootstrap, 10_000)
+        quix = QuixProducer(settings.kafka_bootstrap, extra_config={"partitioner": KEY_PARTITIONER})
+        for key in keys:
+            relay.produce(topic, key=key, value=b"relay", on_delivery=record("relay"))
+            quix.produce(topic, key=key, value=b"quix", on_delivery=record("quix"))
+        assert relay.flush(10) == 0
+        quix.flush(10)
+        assert len(placed["relay"]) == len(keys) and placed["relay"] == placed["quix"]
+        assert len(set(placed["relay"].values())) > 1  # spread over partitions, not all on one
+    finally:
+        kafka_admin.delete_topics([topic])[topic].result()

@@ -41,7 +41,7 @@ from tests.e2e_harness import (
 from tests.kafka_helpers import idempotent_producer
 
 EVENTS = load_event_schemas()
-ACCEPTANCE_INPUTS = ["job.lifecycle", "application.created"]
+ACCEPTANCE_INPUTS = ["job.lifecycle", "application.created", "application.stage_changed"]
 SINK_REDIS_DB = 12
 JOB_TITLE = "Streaming platform engineer"
 
@@ -107,11 +107,22 @@ async def test_an_application_flows_from_http_to_mysql_redis_and_the_candidates_
             services.mysql_sink(mysql_url(address, db)).start()
             services.redis_sink(redis_url).start()
             services.notifications(smtp.port, webhook.url).start()
+            services.outbox_relay(mysql_url(address, db)).start()
 
             async with gateway_client(with_database(settings, address, db)) as client:
                 employer = await register(client, "employer")
                 candidate = await register(client, "candidate")
                 latecomer = await register(client, "candidate")
+                renamed = await client.patch(
+                    "/v1/me", json={"display_name": "Grace Hopper"}, headers=candidate["headers"]
+                )
+                assert renamed.status_code == 200, renamed.text
+                # The accounts (and the rename) reach the notifications stage's state through the outbox relay.
+                await eventually(
+                    lambda: rows(address, db, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL") == ((0,),),
+                    30,
+                    "the outbox relayed to user.registered",
+                )
                 posted = await client.post(
                     "/v1/jobs",
                     json={"title": JOB_TITLE, "description": "Kafka, Quix Streams, MySQL.", "location": "Remote"},
@@ -143,6 +154,12 @@ async def test_an_application_flows_from_http_to_mysql_redis_and_the_candidates_
                     )
 
                 await eventually(candidates_rows, 60, "the candidate's decided application in MySQL")
+                moved = await client.post(
+                    f"/v1/applications/{candidates_rows()[0][0]}/stage",
+                    json={"stage": "interview"},
+                    headers=employer["headers"],
+                )
+                assert moved.status_code == 202, moved.text
 
                 closed = await client.post(f"/v1/jobs/{job_id}/close", headers=employer["headers"])
                 assert closed.status_code == 202, closed.text
@@ -205,13 +222,21 @@ async def test_an_application_flows_from_http_to_mysql_redis_and_the_candidates_
             def to(address_: str):
                 return lambda message: address_ in str(message["To"])
 
-            [received] = wait_for_mail(smtp.directory, to(candidate["email"]), timeout_s=45)
-            assert received["Subject"] == f"We received your application for {JOB_TITLE}"
+            # Addresses and names come from user.registered (the rename included), never an id.
+            mails = wait_for_mail(smtp.directory, to(candidate["email"]), count=2, timeout_s=45)
+            by_subject = {str(m["Subject"]).strip(): m for m in mails}
+            received = by_subject[f"We received your application for {JOB_TITLE}"]
+            interview = by_subject[f"Your application for {JOB_TITLE} has moved to the interview stage"]
+            for mail in (received, interview):
+                body = mail.get_content()
+                assert body.splitlines()[0] == "Hello Grace Hopper,", body
+                assert JOB_TITLE in body and candidate["user"]["user_id"] not in body and job_id not in body
             [refusal] = wait_for_mail(smtp.directory, to(latecomer["email"]), timeout_s=45)
             assert refusal["Subject"] == f"Your application for {JOB_TITLE}"
+            assert refusal.get_content().splitlines()[0] == "Hello A candidate,"
             assert "the job is closed" in refusal.get_content()
-            # The duplicate was never decided, so it was never notified: still one message for the candidate.
-            assert len(wait_for_mail(smtp.directory, to(candidate["email"]), count=2, timeout_s=2)) == 1
+            # The duplicate was never decided, so it was never notified: still two messages for the candidate.
+            assert len(wait_for_mail(smtp.directory, to(candidate["email"]), count=3, timeout_s=2)) == 2
         finally:
             acceptance.stop()
 

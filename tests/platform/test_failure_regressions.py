@@ -23,7 +23,7 @@ from tests.e2e_harness import (
 )
 from tests.topology_harness import EventProducer, application_record, ids, job_record
 
-ACCEPTANCE_INPUTS = ["job.lifecycle", "application.created"]
+ACCEPTANCE_INPUTS = ["job.lifecycle", "application.created", "application.stage_changed"]
 INJECTED_TITLE = "Dev\r\nBcc: x@evil.io"
 
 

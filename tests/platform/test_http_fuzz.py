@@ -43,6 +43,8 @@ UNLIMITED = {
         "JOBSTREAM_GATEWAY_IP_BURST",
         "JOBSTREAM_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT",
         "JOBSTREAM_LOGIN_MAX_ATTEMPTS_PER_IP",
+        "JOBSTREAM_INVITE_RATE_PER_MIN",
+        "JOBSTREAM_INVITE_BURST",
     )
 }
 
@@ -72,7 +74,8 @@ def role_headers(platform: Platform) -> dict[str, list[str]]:
             },
         )
         assert employer.status_code == 201, employer.text
-    # Analysts and admins have no registration route: their tokens are signed with the platform's own keys.
+    # Analysts register only with an invitation and admins not at all: their tokens are signed with the platform's
+    # own keys.
     tokens = token_service(Settings.from_env(platform.env).accounts, aioredis.Redis.from_url(platform.redis_url))
     minted = {
         role.value: tokens.issue(str(uuid.uuid4()), role, None, session_id=str(uuid.uuid4())).token

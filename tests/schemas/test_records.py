@@ -42,6 +42,7 @@ EXAMPLES = {
     "application_created": lambda: examples.application_created(JOB),
     "application_decided": lambda: examples.application_decided(JOB, "rejected"),
     "application_stage_changed": lambda: examples.application_stage_changed(str(uuid.uuid4()), JOB, "interview"),
+    "user_registered": lambda: examples.user_registered(),
     "notification_requested": lambda: examples.notification_requested(),
     "notification_outcome": lambda: examples.notification_outcome(status="failed"),
     "job_window_stats": lambda: examples.job_window_stats(JOB, START),

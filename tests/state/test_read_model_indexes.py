@@ -17,6 +17,7 @@ import pytest
 from gateway.clients.readmodels import (
     APPLICATION_DETAIL_SQL,
     STAGE_HISTORY_SQL,
+    USER_NAMES_SQL,
     company_jobs_sql,
     job_applicants_sql,
 )
@@ -175,6 +176,11 @@ def _fill(cursor: pymysql.cursors.Cursor) -> None:
         "INSERT IGNORE INTO job_tags (tag, job_id) VALUES (%s, %s)",
         [(rng.choice(words), job[0]) for job in jobs for _ in range(3)],
     )
+    cursor.executemany(
+        "INSERT INTO users (user_id, email, password_hash, role, display_name, created_at, updated_at)"
+        " VALUES (%s, %s, 'x', 'candidate', %s, '2026-11-01', '2026-11-01')",
+        [(_id("u", n), f"u{n}@example.test", f"User {n}") for n in range(4000)],
+    )
     stages = ["submitted", "reviewed", "interview", "offer", "hired", "declined"]
     applications, history = [], []
     for n in range(12000):
@@ -311,6 +317,12 @@ GATEWAY_READS = [
         APPLICATION_DETAIL_SQL,
         {"application_id": APPLICATION},
         {"a": "PRIMARY", "j": "PRIMARY"},
+    ),
+    (
+        "the display names of a page of applicants",
+        USER_NAMES_SQL,
+        {"user_ids": tuple(_id("u", n) for n in range(0, 400, 17))},
+        {"users": "PRIMARY"},
     ),
     (
         "one application's stage history",

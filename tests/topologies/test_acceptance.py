@@ -17,7 +17,7 @@ from tests.topology_harness import EVENTS, TopicReader, application_record, ids,
 from topologies.acceptance.messages import decision_messages
 from topologies.acceptance.rules import Decision, Duplicate, DuplicateKind, JobBook, Rejection
 
-INPUTS = ["job.lifecycle", "application.created"]
+INPUTS = ["job.lifecycle", "application.created", "application.stage_changed"]
 
 
 class DictState:
@@ -211,7 +211,10 @@ def test_closed_full_past_deadline_and_unknown_jobs_are_rejected_with_their_reas
     )
     templates = Counter(p.record["template"] for p in pushes)
     assert templates == {"application_rejected": 4, "application_received": 2, "new_applicant": 2}
-    assert all(p.record["channel"] == "push" and p.key == p.record["recipient_id"].encode() for p in pushes)
+    assert all(p.key == p.record["recipient_id"].encode() for p in pushes)
+    # Candidates by email (their own address, resolved by the notifications stage), employers by push.
+    channels = {(p.record["template"] == "new_applicant", p.record["channel"]) for p in pushes}
+    assert channels == {(False, "email"), (True, "push")}
 
 
 def test_an_application_before_its_job_is_rejected_job_unknown_and_the_candidate_may_apply_again(

@@ -1,4 +1,5 @@
-"""The candidate's notification goes by email when the application carries contact_email, else push as before."""
+"""The candidate's notifications from the acceptance topology: email to their own address (resolved by the
+notifications stage) unless the application carried contact_email, on every decision and every stage change."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from schemas import examples
 from schemas.topics import NOTIFICATION_REQUESTED
 from tests.topologies.test_acceptance import DictState, _send_application, _send_job, _settle
 from tests.topology_harness import EVENTS, TopicReader, application_record, ids, job_record
-from topologies.acceptance.messages import decision_messages
+from topologies.acceptance.messages import OWN_EMAIL, decision_messages, stage_messages
 from topologies.acceptance.rules import JobBook, Rejection
 from topologies.notifications.templates import render
 
@@ -20,50 +22,75 @@ def _notifications(messages):
 
 
 @pytest.mark.unit
-def test_an_application_with_contact_email_notifies_the_candidate_by_email_and_the_employer_by_push():
+def test_the_candidate_is_emailed_at_their_own_address_and_the_employer_pushed():
     book = JobBook(DictState())
     job = book.apply_lifecycle(job_record("job-mail", max_applications=1))
-    accepted = _notifications(decision_messages(book.decide(application_record("job-mail", contact_email="a@x.test"))))
-    rejected = _notifications(decision_messages(book.decide(application_record("job-mail", contact_email="b@x.test"))))
+    accepted = _notifications(decision_messages(book.decide(application_record("job-mail"))))
+    rejected = _notifications(decision_messages(book.decide(application_record("job-mail"))))
 
     received, applicant, refused = (
         accepted["application_received"],
         accepted["new_applicant"],
         rejected["application_rejected"],
     )
-    assert (received["channel"], received["address"]) == ("email", "a@x.test")
-    assert (refused["channel"], refused["address"]) == ("email", "b@x.test")
+    assert (received["channel"], received["address"]) == ("email", OWN_EMAIL)
+    assert (refused["channel"], refused["address"]) == ("email", OWN_EMAIL)
     assert (applicant["channel"], applicant["address"], applicant["recipient_id"]) == (
         "push",
         job.employer_id,
         job.employer_id,
     )
-    assert "a@x.test" not in applicant["params"].values()  # the employer's message is as it was
 
 
 @pytest.mark.unit
 @pytest.mark.parametrize("contact", [{}, {"contact_email": None}, {"contact_email": ""}])
-def test_an_application_without_contact_email_falls_back_to_push_to_the_candidate_id(contact):
+def test_without_contact_email_the_address_is_left_to_the_notifications_stage(contact):
     book = JobBook(DictState())
-    book.apply_lifecycle(job_record("job-push"))
-    application = application_record("job-push", **contact)
+    book.apply_lifecycle(job_record("job-own"))
     [candidate] = [
         m.record
-        for m in decision_messages(book.decide(application))
+        for m in decision_messages(book.decide(application_record("job-own", **contact)))
         if m.topic == NOTIFICATION_REQUESTED and m.record["template"] == "application_received"
     ]
-    assert (candidate["channel"], candidate["address"]) == ("push", application["candidate_id"])
+    assert (candidate["channel"], candidate["address"]) == ("email", OWN_EMAIL)
 
 
 @pytest.mark.unit
-def test_the_notification_id_does_not_depend_on_the_channel():
+def test_an_older_application_with_contact_email_is_still_emailed_there():
+    book = JobBook(DictState())
+    book.apply_lifecycle(job_record("job-v3"))
+    [candidate] = [
+        m.record
+        for m in decision_messages(book.decide(application_record("job-v3", contact_email="a@x.test")))
+        if m.topic == NOTIFICATION_REQUESTED and m.record["template"] == "application_received"
+    ]
+    assert (candidate["channel"], candidate["address"]) == ("email", "a@x.test")
+
+
+@pytest.mark.unit
+def test_no_param_carries_an_id_where_a_name_belongs():
+    book = JobBook(DictState())
+    job = book.apply_lifecycle(job_record("job-names", title="Data engineer"))
+    application = application_record("job-names")
+    for message in decision_messages(book.decide(application)):
+        if message.topic != NOTIFICATION_REQUESTED:
+            continue
+        params = message.record["params"]
+        assert params["job_title"] == "Data engineer"
+        assert not {"candidate_name", "employer_name", "company_name"} & params.keys()
+        named = set(params.values()) - {params["application_id"], params["job_id"], params["candidate_id"]}
+        assert not named & {application["candidate_id"], job.company_id, job.employer_id}
+
+
+@pytest.mark.unit
+def test_the_notification_id_does_not_depend_on_the_address():
     book = JobBook(DictState())
     book.apply_lifecycle(job_record("job-ids"))
     application = application_record("job-ids", contact_email="c@x.test")
     decision = book.decide(application)
-    by_email = decision_messages(decision)
-    by_push = decision_messages(dataclasses.replace(decision, application={**application, "contact_email": None}))
-    assert [m.record.get("notification_id") for m in by_email] == [m.record.get("notification_id") for m in by_push]
+    by_contact = decision_messages(decision)
+    by_own = decision_messages(dataclasses.replace(decision, application={**application, "contact_email": None}))
+    assert [m.record.get("notification_id") for m in by_contact] == [m.record.get("notification_id") for m in by_own]
 
 
 _PAST = datetime.now(UTC) - timedelta(days=1)
@@ -87,7 +114,8 @@ def test_the_email_channel_renders_the_candidates_template_from_the_params_sent(
     book = JobBook(DictState())
     for event in lifecycle:
         book.apply_lifecycle(event)
-    decision = book.decide(application_record("job-render", contact_email="d@x.test"))
+    application = application_record("job-render")
+    decision = book.decide(application)
     assert decision.reason is reason
     [email] = [
         m.record
@@ -96,17 +124,51 @@ def test_the_email_channel_renders_the_candidates_template_from_the_params_sent(
     ]
     rendered = render(email["template"], "email", email["params"])
     assert email["template"] == ("application_received" if reason is None else "application_rejected")
-    assert (email["params"]["job_title"] in rendered.title) and rendered.body.startswith("Hello ")
+    assert (email["params"]["job_title"] in rendered.title) and rendered.body.startswith("Hello,\n")
+    assert application["job_id"] not in rendered.title + rendered.body
     if reason is not None:
         assert email["params"]["reason"] in rendered.body
 
 
 @pytest.mark.unit
-def test_applications_decoded_from_each_version_pick_the_channel_by_contact_email():
+@pytest.mark.parametrize("stage", ["reviewed", "interview", "offer", "hired", "declined"])
+def test_a_stage_change_emails_the_candidate_with_the_jobs_title_under_an_id_of_application_and_stage(stage):
+    book = JobBook(DictState())
+    job = book.apply_lifecycle(job_record("job-stage", title="Site reliability engineer"))
+    change = examples.application_stage_changed(ids("app"), "job-stage", stage)
+
+    [message] = stage_messages(change, job)
+    [again] = stage_messages({**change, "event_id": ids("event")}, job)  # the same move, redelivered or repeated
+    [other] = stage_messages({**change, "stage": "reviewed" if stage != "reviewed" else "offer"}, job)
+
+    request = message.record
+    assert (message.topic, request["recipient_id"], request["channel"], request["address"]) == (
+        NOTIFICATION_REQUESTED,
+        change["candidate_id"],
+        "email",
+        OWN_EMAIL,
+    )
+    assert (request["template"], request["params"]["stage"]) == ("stage_changed", stage)
+    assert again.record["notification_id"] == request["notification_id"] != other.record["notification_id"]
+    rendered = render(request["template"], "email", request["params"])
+    assert rendered.title.startswith("Your application for Site reliability engineer ")
+    assert stage not in ("interview", "offer") or stage in rendered.body
+
+
+@pytest.mark.unit
+def test_a_stage_change_without_candidate_or_job_notifies_nobody():
+    job = JobBook(DictState()).apply_lifecycle(job_record("job-v1"))
+    change = examples.application_stage_changed(ids("app"), "job-v1", "interview")
+    assert stage_messages({**change, "candidate_id": None}, job) == []  # a v1 event
+    assert stage_messages(change, None) == []
+
+
+@pytest.mark.unit
+def test_applications_decoded_from_each_version_are_emailed():
     event = EVENTS["application_created"]
     book = JobBook(DictState())
     book.apply_lifecycle(job_record("job-versions"))
-    channels = []
+    addresses = []
     for version in event.versions:
         record = application_record("job-versions", contact_email="e@x.test", referral_source=None)
         fields = {field["name"] for field in version.schema["fields"]}
@@ -117,8 +179,8 @@ def test_applications_decoded_from_each_version_pick_the_channel_by_contact_emai
             for m in decision_messages(book.decide(decoded))
             if m.topic == NOTIFICATION_REQUESTED and m.record["recipient_id"] == record["candidate_id"]
         ]
-        channels.append((version.version, candidate["channel"]))
-    assert channels == [(v.version, "email" if v.version >= 3 else "push") for v in event.versions]
+        addresses.append((version.version, candidate["channel"], candidate["address"]))
+    assert addresses == [(v.version, "email", "e@x.test" if v.version >= 3 else OWN_EMAIL) for v in event.versions]
 
 
 @pytest.fixture
@@ -128,35 +190,43 @@ def notifications(settings):
     reader.close()
 
 
-def test_the_topology_emails_a_candidate_with_contact_email_and_pushes_to_one_without(
+def test_the_topology_notifies_the_candidate_of_each_decision_and_stage_change(
     acceptance_topology, event_producer, notifications
 ):
     accepted_job, unknown_job = ids("job"), ids("job")
-    _send_job(event_producer, job_record(accepted_job))
+    _send_job(event_producer, job_record(accepted_job, title="Kafka operator"))
     _settle(event_producer)
     address = f"{ids('cand')}@example.test"
     with_email = application_record(accepted_job, contact_email=address)
-    without_email = application_record(accepted_job)
-    rejected_with_email = application_record(unknown_job, contact_email=f"other-{address}")
-    for record in (with_email, without_email, rejected_with_email):
+    own_email = application_record(accepted_job)
+    rejected = application_record(unknown_job)
+    for record in (with_email, own_email, rejected):
         _send_application(event_producer, record)
+    _settle(event_producer)
+    moved = examples.application_stage_changed(
+        own_email["application_id"], accepted_job, "interview", candidate_id=own_email["candidate_id"]
+    )
+    event_producer.send("application.stage_changed", "application_stage_changed", moved)
     event_producer.flush()
     group = acceptance_topology.group.encode()
-    wanted = {r["application_id"] for r in (with_email, without_email, rejected_with_email)}
+    wanted = {r["application_id"] for r in (with_email, own_email, rejected)}
 
     outputs = notifications.read(
         lambda o: o.headers.get("jobstream-topology") == group and o.record["params"].get("application_id") in wanted,
-        lambda kept: len(kept) >= 5,  # three candidates, two employers (accepted ones)
+        lambda kept: len(kept) >= 6,  # three candidates, two employers (accepted ones), one stage change
         timeout_s=60,
     )
 
-    candidates = {o.record["params"]["application_id"]: o for o in outputs if o.record["template"] != "new_applicant"}
-    email, push, rejected = (candidates[r["application_id"]] for r in (with_email, without_email, rejected_with_email))
+    by_template = {(o.record["params"]["application_id"], o.record["template"]): o for o in outputs}
+    email = by_template[(with_email["application_id"], "application_received")]
+    own = by_template[(own_email["application_id"], "application_received")]
+    refused = by_template[(rejected["application_id"], "application_rejected")]
+    stage = by_template[(own_email["application_id"], "stage_changed")]
     assert (email.record["channel"], email.record["address"]) == ("email", address)
-    assert email.record["template"] == "application_received"
     assert email.key == with_email["candidate_id"].encode()  # still keyed by recipient id
-    assert (push.record["channel"], push.record["address"]) == ("push", without_email["candidate_id"])
-    assert (rejected.record["channel"], rejected.record["address"]) == ("email", f"other-{address}")
-    assert rejected.record["template"] == "application_rejected"
+    assert (own.record["channel"], own.record["address"]) == ("email", OWN_EMAIL)
+    assert (refused.record["channel"], refused.record["address"]) == ("email", OWN_EMAIL)
+    assert stage.key == own_email["candidate_id"].encode()
+    assert (stage.record["params"]["job_title"], stage.record["params"]["stage"]) == ("Kafka operator", "interview")
     employers = [o.record for o in outputs if o.record["template"] == "new_applicant"]
     assert len(employers) == 2 and all(e["channel"] == "push" and e["address"] == e["recipient_id"] for e in employers)

@@ -31,12 +31,20 @@ from jobstream.backoff import Backoff
 from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.errors import SettingsError
 from jobstream.settings import PROJECT_ROOT, Settings
+from schemas import examples
 from schemas.avro import load_event_schemas
-from schemas.topics import NOTIFICATION_DEAD_LETTER, NOTIFICATION_OUTCOME, NOTIFICATION_REQUESTED, NOTIFICATION_RETRY
+from schemas.topics import (
+    NOTIFICATION_DEAD_LETTER,
+    NOTIFICATION_OUTCOME,
+    NOTIFICATION_REQUESTED,
+    NOTIFICATION_RETRY,
+    USER_REGISTERED,
+)
 from stack.smtp import SmtpCapture, captured_mail, wait_for_mail
 from tests.kafka_helpers import consume_until, header, idempotent_producer
 from topologies.notifications.delivery import DeliveryPolicy
-from topologies.notifications.templates import TEMPLATES, TemplateError, render
+from topologies.notifications.recipients import Account, enrich
+from topologies.notifications.templates import TEMPLATES, TemplateError, greeting, render
 
 EVENTS = load_event_schemas()
 REQUESTED = EVENTS["notification_requested"]
@@ -45,7 +53,7 @@ OUTCOME = EVENTS["notification_outcome"]
 MAX_ATTEMPTS = 3
 INLINE_BUDGET_S = 1.0
 SLOW_WEBHOOK_S = 8.0
-_PARAM_NAMES = ("name", "candidate_name", "employer_name", "job_title", "company_name", "reason", "stage")
+_PARAM_NAMES = ("name", "recipient_name", "job_title", "reason", "stage")
 
 
 class RefusingPolicy:
@@ -148,13 +156,14 @@ class Topology:
         params: dict[str, str] | None = None,
         notification_id: str | None = None,
         partition: int | None = None,
+        recipient_id: str | None = None,
     ) -> dict:
         notification_id = notification_id or f"n-{uuid.uuid4().hex}"
         record = {
             "notification_id": notification_id,
-            "recipient_id": f"r-{notification_id}",
+            "recipient_id": recipient_id or f"r-{notification_id}",
             "channel": channel,
-            "address": address or f"{notification_id}@example.test",
+            "address": f"{notification_id}@example.test" if address is None else address,
             "template": template,
             "params": {"name": "Ada"} if params is None else params,
             "requested_at": int(time.time() * 1000),
@@ -166,6 +175,14 @@ class Topology:
         extra = {} if partition is None else {"partition": partition}
         self.producer.produce(NOTIFICATION_REQUESTED, value=value, key=key, headers=headers or [], **extra)
         assert self.producer.flush(10) == 0
+
+    def register(self, display_name: str) -> dict:
+        """A user.registered for a new user, as the outbox relay publishes it (keyed by user id)."""
+        user = dict(examples.user_registered(f"u-{uuid.uuid4().hex}", display_name=display_name))
+        user["email"] = f"{user['user_id']}@example.test"
+        self.producer.produce(USER_REGISTERED, value=EVENTS["user_registered"].encode(user), key=user["user_id"])
+        assert self.producer.flush(10) == 0
+        return user
 
     def consumer(self, topic: str) -> Consumer:
         consumer = Consumer({"bootstrap.servers": self.settings.kafka_bootstrap, "group.id": "unused", "log_level": 0})
@@ -211,7 +228,7 @@ def _free_port_pair() -> int:
 @pytest.fixture(scope="module")
 def topology(settings, smtp, webhook, tmp_path_factory) -> Iterator[Topology]:
     group = f"test-notifications-{uuid.uuid4().hex[:8]}"
-    commit_at_end(settings.kafka_bootstrap, group, [NOTIFICATION_REQUESTED])
+    commit_at_end(settings.kafka_bootstrap, group, [NOTIFICATION_REQUESTED, USER_REGISTERED])
     commit_at_end(settings.kafka_bootstrap, f"{group}.retry", [NOTIFICATION_RETRY])
     start_offsets = _end_offsets(
         settings.kafka_bootstrap, [NOTIFICATION_OUTCOME, NOTIFICATION_DEAD_LETTER, "dead_letter", NOTIFICATION_RETRY]
@@ -275,7 +292,7 @@ def _count_mail(smtp: SmtpCapture, notification_id: str) -> int:
 def test_email_is_rendered_and_arrives_in_the_smtp_server_once(topology):
     request = topology.request(
         template="application_received",
-        params={"candidate_name": "Grace", "job_title": "Compiler Engineer", "company_name": "Navy Labs"},
+        params={"recipient_name": "Grace", "job_title": "Compiler Engineer"},
     )
     mail = topology.mail_for(request["notification_id"])
     assert len(mail) == 1
@@ -283,8 +300,8 @@ def test_email_is_rendered_and_arrives_in_the_smtp_server_once(topology):
     assert mail[0]["Subject"] == "We received your application for Compiler Engineer"
     assert mail[0]["Message-ID"] == f"<{request['notification_id']}@jobstream.local>"
     body = mail[0].get_content()
-    assert "Hello Grace," in body
-    assert "Compiler Engineer at Navy Labs" in body
+    assert body.splitlines()[0] == "Hello Grace,"  # no account in state: the name the request carried
+    assert "applying to Compiler Engineer." in body
     [outcome] = topology.outcomes(request["notification_id"])
     assert (outcome["status"], outcome["attempts"], outcome["channel"]) == ("sent", 1, "email")
     assert outcome["latency_ms"] >= 0
@@ -371,13 +388,13 @@ def test_sms_and_push_are_posted_to_their_webhooks(topology):
         channel="sms",
         address="+15550100",
         template="stage_changed",
-        params={"candidate_name": "Lin", "job_title": "SRE", "company_name": "Acme", "stage": "interview"},
+        params={"job_title": "SRE", "stage": "interview"},
     )
     push = topology.request(
         channel="push",
         address="device-token-1",
         template="new_applicant",
-        params={"employer_name": "Acme", "candidate_name": "Lin", "job_title": "SRE"},
+        params={"job_title": "SRE"},
     )
     for request in (sms, push):
         [outcome] = topology.outcomes(request["notification_id"])
@@ -385,10 +402,10 @@ def test_sms_and_push_are_posted_to_their_webhooks(topology):
     [(sms_path, sms_body)] = topology.webhook.bodies(sms["notification_id"])
     assert sms_path == "/sms"
     assert sms_body["to"] == "+15550100"
-    assert sms_body["body"] == "Jobstream: your application for SRE is now at the interview stage."
+    assert sms_body["body"] == "Jobstream: your application for SRE has moved to the interview stage."
     [(push_path, push_body)] = topology.webhook.bodies(push["notification_id"])
     assert push_path == "/push"
-    assert (push_body["title"], push_body["body"]) == ("New applicant", "Lin applied to SRE.")
+    assert (push_body["title"], push_body["body"]) == ("New applicant", "A new candidate applied to SRE.")
 
 
 def test_a_slow_provider_does_not_delay_another_partitions_email_beyond_the_bound(topology):
@@ -429,6 +446,56 @@ def test_an_unknown_template_is_dead_lettered_without_retrying(topology):
     assert "no_such_template" in outcome["error"]
 
 
+def test_a_request_to_a_registered_user_greets_them_by_display_name_at_their_own_address(topology):
+    user = topology.register("Grace Hopper")
+    # Own email (empty address), as the acceptance topology sends it; the user event came first, on its partition.
+    request = topology.request(
+        address="",
+        template="stage_changed",
+        params={"job_title": "Compiler Engineer", "stage": "interview"},
+        recipient_id=user["user_id"],
+    )
+    [mail] = topology.mail_for(request["notification_id"])
+    assert mail["To"] == user["email"]
+    # A long subject is folded on the wire; unfolded, it is one line.
+    assert mail["Subject"].strip() == "Your application for Compiler Engineer has moved to the interview stage"
+    body = mail.get_content()
+    assert body.splitlines()[0] == "Hello Grace Hopper,"
+    assert user["user_id"] not in body
+
+
+def test_a_renamed_user_is_greeted_by_the_new_name(topology):
+    user = topology.register("Ada")
+    renamed = {**user, "event_id": str(uuid.uuid4()), "display_name": "Ada Lovelace"}
+    topology.producer.produce(USER_REGISTERED, value=EVENTS["user_registered"].encode(renamed), key=user["user_id"])
+    assert topology.producer.flush(10) == 0
+    time.sleep(1)  # a join, not a barrier: a request read before the rename would still get the old name
+    request = topology.request(
+        address="", template="application_received", params={"job_title": "Analyst"}, recipient_id=user["user_id"]
+    )
+    [mail] = topology.mail_for(request["notification_id"])
+    assert mail.get_content().splitlines()[0] == "Hello Ada Lovelace,"
+
+
+def test_a_request_for_a_user_not_yet_in_state_still_goes_out_with_a_neutral_greeting(topology):
+    unknown = f"u-{uuid.uuid4().hex}"
+    request = topology.request(
+        template="application_rejected",
+        params={"job_title": "Compiler Engineer", "reason": "the job is closed"},
+        recipient_id=unknown,
+    )
+    [mail] = topology.mail_for(request["notification_id"])
+    assert mail["To"] == request["address"]
+    body = mail.get_content()
+    assert body.splitlines()[0] == "Hello," and unknown not in body
+    # Nothing to write to at all: push to the user's id, as applications without an email always went.
+    own = topology.request(address="", template="application_received", params={"job_title": "SRE"})
+    [outcome] = topology.outcomes(own["notification_id"])
+    assert (outcome["status"], outcome["channel"]) == ("sent", "push")
+    [(path, body_sent)] = topology.webhook.bodies(own["notification_id"])
+    assert (path, body_sent["to"]) == ("/push", own["recipient_id"])
+
+
 def test_metrics_count_deliveries_by_channel(topology):
     request = topology.request()
     assert topology.mail_for(request["notification_id"])
@@ -452,7 +519,50 @@ def test_every_template_renders_on_every_channel(name, channel):
 @pytest.mark.unit
 def test_a_template_missing_a_param_names_it():
     with pytest.raises(TemplateError, match="stage"):
-        render("stage_changed", "email", {"candidate_name": "A", "job_title": "B", "company_name": "C"})
+        render("stage_changed", "email", {"recipient_name": "A", "job_title": "B"})
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("name", "expected"), [("Ada", "Hello Ada,"), ("  ", "Hello,"), ("", "Hello,"), (None, "Hello,")]
+)
+def test_the_greeting_names_the_recipient_or_nobody(name, expected):
+    assert greeting(name) == expected
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("stage", ["reviewed", "interview", "offer", "hired", "declined"])
+def test_each_stage_reads_as_news_in_the_stage_template(stage):
+    rendered = render("stage_changed", "email", {"job_title": "SRE", "stage": stage})
+    assert rendered.title.startswith("Your application for SRE ") and "{" not in rendered.title
+    assert rendered.body.startswith("Hello,\n\nYour application for SRE ")
+
+
+def _request(**fields):
+    return dict(examples.notification_requested("user-1", **{"channel": "email", "address": "", **fields}))
+
+
+@pytest.mark.unit
+def test_enrichment_joins_in_the_display_name_and_own_address():
+    enriched = enrich(_request(params={"job_title": "SRE"}), Account("ada@example.test", "Ada"))
+    assert (enriched["channel"], enriched["address"]) == ("email", "ada@example.test")
+    assert enriched["params"] == {"job_title": "SRE", "recipient_name": "Ada"}
+
+
+@pytest.mark.unit
+def test_enrichment_keeps_an_address_the_request_carries_and_prefers_the_accounts_name():
+    request = _request(address="old@example.test", params={"recipient_name": "Old"})
+    enriched = enrich(request, Account("new@example.test", "New"))
+    assert (enriched["address"], enriched["params"]["recipient_name"]) == ("old@example.test", "New")
+
+
+@pytest.mark.unit
+def test_enrichment_without_an_account_falls_back_to_push_to_the_recipient_and_no_name():
+    enriched = enrich(_request(params={"job_title": "SRE"}), None)
+    assert (enriched["channel"], enriched["address"]) == ("push", "user-1")
+    assert "recipient_name" not in enriched["params"]
+    addressed = enrich(_request(address="a@x.test"), None)
+    assert (addressed["channel"], addressed["address"]) == ("email", "a@x.test")
 
 
 @pytest.mark.unit

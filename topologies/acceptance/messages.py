@@ -1,16 +1,18 @@
-"""What the acceptance topology emits for a decision: the `application.decided` event and its notifications.
+"""What the acceptance topology emits: a decision's `application.decided` event and its notifications, and the
+candidate's notification of a stage change.
 
-Ids are derived from the application id (UUIDv5), so a decision produced again after a crash (before its
-transaction committed) carries the same ids and any consumer can still recognise it.
+Ids are derived (UUIDv5) from the application id and the notification's purpose (for a stage change, the stage), so
+a message produced again after a crash (before its transaction committed) carries the same ids and any consumer
+can still recognise it; the notifications' delivered ledger then sends each once, a stage redelivered included.
 
-The candidate's notification goes by email when the application carries ``contact_email`` (application.created v3:
-the gateway copies it from the candidate's profile), else as push to the candidate's id, as for events written before
-v3 or when the gateway could not read the profile. The employer's goes as push to the employer's id: push gateways
-address a user by an external user id (FCM topics, OneSignal external ids), so ``channel=push, address=<user id>`` is
-deliverable as is; the topology has no other address for employers. Template params carry ids where the templates ask
-for names (``candidate_name`` is the candidate id, ``company_name`` the company id): no name passes through
-job.lifecycle or application.created. The candidate hears about every decision; the employer only about accepted
-applicants ("new applicant").
+Addresses and names are not the topology's to know: the candidate's notifications go with ``channel=email`` and an
+empty ``address``, which means "the recipient's own email": the notifications stage resolves it, and the display
+name it greets with, from ``user.registered`` in its state (`topologies.notifications.recipients`). An application
+that carries ``contact_email`` (application.created v3, from gateways that still looked it up) gives that address
+instead. The employer's goes as push to the employer's id: push gateways address a user by an external user id (FCM
+topics, OneSignal external ids), so ``channel=push, address=<user id>`` is deliverable as is. Params carry the job's
+title, never an id where a name belongs; no event carries a company's name, so none is sent. The candidate hears
+about every decision and every stage change; the employer only about accepted applicants ("new applicant").
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 
 from schemas.avro import Record
 from schemas.topics import APPLICATION_DECIDED, NOTIFICATION_REQUESTED
-from topologies.acceptance.rules import Decision, Rejection
+from topologies.acceptance.rules import Decision, Job, Rejection
 
 _IDS = uuid.UUID("0f5e8a52-2c1e-4a53-9d3a-7d6f0c6c1b11")
 
@@ -31,6 +33,10 @@ _REASON_TEXT = {
     Rejection.PAST_DEADLINE: "the application deadline has passed",
     Rejection.JOB_FULL: "the job has all the applications it accepts",
 }
+# The title of a job the topology never heard of (a job_unknown rejection): not its id.
+_UNKNOWN_JOB_TITLE = "the job you applied to"
+# The address of a recipient's own email, resolved by the notifications stage from user.registered.
+OWN_EMAIL = ""
 
 
 # Each output topic's key field, as the topic catalog declares it.
@@ -70,9 +76,7 @@ def decision_messages(decision: Decision, decided_at: datetime | None = None) ->
         "application_id": application_id,
         "job_id": application["job_id"],
         "candidate_id": application["candidate_id"],
-        "candidate_name": application["candidate_id"],
-        "job_title": application["job_id"] if job is None else job.title,
-        "company_name": "" if job is None else job.company_id,
+        "job_title": _UNKNOWN_JOB_TITLE if job is None else job.title,
     }
     if decision.reason is None:
         template = "application_received"
@@ -80,20 +84,37 @@ def decision_messages(decision: Decision, decided_at: datetime | None = None) ->
         template = "application_rejected"
         params["reason"] = _REASON_TEXT[decision.reason]
     candidate_id = application["candidate_id"]
-    # Older events (v1, v2) decode with contact_email None; an empty one is treated as absent too.
-    email = application.get("contact_email")
-    channel, address = ("email", email) if email else ("push", candidate_id)
-    candidate = _notification(application_id, "candidate", candidate_id, template, params, now, channel, address)
+    # Events before v3 decode with contact_email None; None and "" both mean: the candidate's own email.
+    address = application.get("contact_email") or OWN_EMAIL
+    candidate = _notification(application_id, "candidate", candidate_id, template, params, now, "email", address)
     messages = [Outbound(APPLICATION_DECIDED, decided), candidate]
     if decision.reason is None and job is not None:
-        employer_params = {**params, "employer_name": job.employer_id}
         employer_id = job.employer_id
         messages.append(
-            _notification(
-                application_id, "employer", employer_id, "new_applicant", employer_params, now, "push", employer_id
-            )
+            _notification(application_id, "employer", employer_id, "new_applicant", params, now, "push", employer_id)
         )
     return messages
+
+
+def stage_messages(change: Record, job: Job | None, changed_at: datetime | None = None) -> list[Outbound]:
+    """The candidate's notification of a stage change: none for a v1 event (no candidate_id) or an unknown job.
+
+    The gateway moves accepted applications only, so their job is in state; without it there is no title to name.
+    """
+    candidate_id = change.get("candidate_id")
+    if not candidate_id or job is None:
+        return []
+    application_id = change["application_id"]
+    params = {
+        "application_id": application_id,
+        "job_id": change["job_id"],
+        "candidate_id": candidate_id,
+        "job_title": job.title,
+        "stage": change["stage"],
+    }
+    now = changed_at or datetime.now(UTC)
+    purpose = f"stage/{change['stage']}"
+    return [_notification(application_id, purpose, candidate_id, "stage_changed", params, now, "email", OWN_EMAIL)]
 
 
 def _notification(

@@ -1,10 +1,11 @@
 """The acceptance topology: decides every application exactly once. Run it with ``python -m topologies.acceptance``.
 
-Reads job.lifecycle and application.created (co-partitioned by job_id) as one stream, aligned by timestamp, into
-one RocksDB state store keyed by job_id and backed by a changelog topic; the rules are in
-`topologies.acceptance.rules`. Writes application.decided and notification.requested; poison messages go to
-dead_letter. Scale by starting more processes with the same consumer group: partitions, and the state of their
-jobs (restored from the changelog), move between them.
+Reads job.lifecycle, application.created and application.stage_changed (co-partitioned by job_id) as one stream,
+aligned by timestamp, into one RocksDB state store keyed by job_id and backed by a changelog topic; the rules are in
+`topologies.acceptance.rules`. Writes application.decided and notification.requested (a decision's, and the
+candidate's on each stage change: the job's title is here, in state, so no other stage needs the job); poison
+messages go to dead_letter. Scale by starting more processes with the same consumer group: partitions, and the
+state of their jobs (restored from the changelog), move between them.
 """
 
 from __future__ import annotations
@@ -24,8 +25,15 @@ from jobstream.settings import Settings
 from jobstream.stage_metrics import StageMetrics
 from jobstream.stage_runner import run_stage
 from schemas.avro import load_event_schemas
-from schemas.topics import APPLICATION_CREATED, APPLICATION_DECIDED, DEAD_LETTER, JOB_LIFECYCLE, NOTIFICATION_REQUESTED
-from topologies.acceptance.messages import KEY_FIELDS, Outbound, decision_messages
+from schemas.topics import (
+    APPLICATION_CREATED,
+    APPLICATION_DECIDED,
+    APPLICATION_STAGE_CHANGED,
+    DEAD_LETTER,
+    JOB_LIFECYCLE,
+    NOTIFICATION_REQUESTED,
+)
+from topologies.acceptance.messages import KEY_FIELDS, Outbound, decision_messages, stage_messages
 from topologies.acceptance.metrics import AcceptanceMetrics
 from topologies.acceptance.rules import Duplicate, JobBook
 from topologies.runtime import (
@@ -41,7 +49,8 @@ from topologies.runtime import (
 
 
 class AcceptanceProcessor:
-    """The stateful step: lifecycle events update the job; applications get their decision's messages."""
+    """The stateful step: lifecycle events update the job; applications get their decision's messages; stage changes
+    their candidate's notification."""
 
     def __init__(self, metrics: AcceptanceMetrics) -> None:
         self._metrics = metrics
@@ -51,6 +60,8 @@ class AcceptanceProcessor:
         if value.topic == JOB_LIFECYCLE:
             book.apply_lifecycle(value.record)
             return []
+        if value.topic == APPLICATION_STAGE_CHANGED:
+            return stage_messages(value.record, book.job())
         verdict = book.decide(value.record)
         if isinstance(verdict, Duplicate):
             self._metrics.duplicates.labels(verdict.kind.value).inc()
@@ -65,15 +76,15 @@ class AcceptanceProcessor:
 def build_acceptance(settings: Settings, metrics: StageMetrics, decisions: AcceptanceMetrics) -> Application:
     """Wire the acceptance topology into a ready-to-run Application."""
     topology = settings.acceptance
+    inputs = (JOB_LIFECYCLE, APPLICATION_CREATED, APPLICATION_STAGE_CHANGED)
     outputs = (APPLICATION_DECIDED, NOTIFICATION_REQUESTED)
-    require_topics(settings.kafka_bootstrap, [JOB_LIFECYCLE, APPLICATION_CREATED, *outputs, DEAD_LETTER])
-    events = catalog_events(load_event_schemas(), [JOB_LIFECYCLE, APPLICATION_CREATED, *outputs])
+    require_topics(settings.kafka_bootstrap, [*inputs, *outputs, DEAD_LETTER])
+    events = catalog_events(load_event_schemas(), [*inputs, *outputs])
     app = build_application(settings.kafka_bootstrap, topology, metrics)
 
-    jobs = app.dataframe(input_topic(app, JOB_LIFECYCLE))
-    applications = app.dataframe(input_topic(app, APPLICATION_CREATED))
-    decoder = EventDecoder({name: events[name] for name in (JOB_LIFECYCLE, APPLICATION_CREATED)}, key_field="job_id")
-    decoded = jobs.concat(applications).apply(decoder, metadata=True)
+    jobs, applications, stages = (app.dataframe(input_topic(app, name)) for name in inputs)
+    decoder = EventDecoder({name: events[name] for name in inputs}, key_field="job_id")
+    decoded = jobs.concat(applications).concat(stages).apply(decoder, metadata=True)
     dead_letters = dead_letter_topic(app, DEAD_LETTER)
     valid = route_poison(decoded, dead_letters, topology.consumer_group, metrics.poison)
     outbound = valid.apply(guarded(AcceptanceProcessor(decisions), expand=True), stateful=True, expand=True)

@@ -50,6 +50,12 @@ class NotificationMetrics:
             ["channel"],
             registry=registry,
         )
+        self.unknown_recipients = Counter(
+            "jobstream_notification_recipients_unknown",
+            "Requests the fresh stage enriched without the recipient's account in state (user.registered lags): "
+            "neutral greeting, and push to the recipient's id when no address came with it.",
+            registry=registry,
+        )
         self.latency = Histogram(
             "jobstream_notification_delivery_latency_seconds",
             "From requested_at to delivery, by channel.",

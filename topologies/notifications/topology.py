@@ -4,6 +4,13 @@
 process in its own consumer group, so neither stalls the other nor the acceptance topology, and the supervisor
 restarts each by itself.
 
+Names and addresses: the fresh stage also reads ``user.registered`` and keeps each user's latest account in Quix state
+(a stream-table join, co-partitioned with ``notification.requested`` by user id; `topologies.notifications.recipients`),
+so a request is delivered with its recipient's display name (``recipient_name``) and, when its address is empty, the
+recipient's own email, or as push to the recipient's id while the account is not in state yet. It re-produces the
+enriched request to the retry and dead-letter topics, so the retry stage needs no state. Its state is at-least-once
+like its outputs: a redelivered user event writes the same account again.
+
 Delivery semantics: at-least-once with dedup. After a provider accepts a notification its id is written to a
 Redis key with a TTL (``jobstream:notifications:delivered:<id>``); every request checks that key first, so a
 redelivered or re-produced request is skipped. Redis rather than Quix state, because a Quix state write only
@@ -63,6 +70,7 @@ from schemas.topics import (
     NOTIFICATION_OUTCOME,
     NOTIFICATION_REQUESTED,
     NOTIFICATION_RETRY,
+    USER_REGISTERED,
 )
 from topologies.notifications.delivery import (
     AlreadyDelivered,
@@ -77,8 +85,9 @@ from topologies.notifications.delivery import (
 from topologies.notifications.headers import ATTEMPTS_HEADER, ERROR_HEADER, NOT_BEFORE_HEADER
 from topologies.notifications.metrics import NotificationMetrics
 from topologies.notifications.providers import Provider, SmtpProvider, WebhookProvider
+from topologies.notifications.recipients import RecipientDirectory
 from topologies.notifications.templates import Channel
-from topologies.runtime import dead_letter_topic, input_topic, require_topics
+from topologies.runtime import build_when_topics_are_visible, dead_letter_topic, input_topic, require_topics
 
 Stage = Literal["fresh", "retry"]
 
@@ -192,7 +201,14 @@ def build_application(
     config = settings.notifications
     require_topics(
         settings.kafka_bootstrap,
-        [NOTIFICATION_REQUESTED, NOTIFICATION_RETRY, NOTIFICATION_OUTCOME, NOTIFICATION_DEAD_LETTER, DEAD_LETTER],
+        [
+            NOTIFICATION_REQUESTED,
+            NOTIFICATION_RETRY,
+            NOTIFICATION_OUTCOME,
+            NOTIFICATION_DEAD_LETTER,
+            DEAD_LETTER,
+            USER_REGISTERED,
+        ],
     )
 
     events = load_event_schemas()
@@ -227,15 +243,23 @@ def build_application(
         commit_interval_s=topology.commit_interval_ms / 1000,
         session_timeout_ms=topology.session_timeout_ms,
         consumer_config=consumer_config,
-        auto_create_topics=False,
+        # Every catalog topic exists (checked above): what Quix may create is the fresh stage's changelog.
+        auto_create_topics=stage == "fresh",
     )
     source = NOTIFICATION_REQUESTED if stage == "fresh" else NOTIFICATION_RETRY
     requested = events["notification_requested"]
     requests = AvroEventSerializer(requested)
 
     decoded = app.dataframe(input_topic(app, source)).apply(EventDecoder({source: requested}, None), metadata=True)
+    if stage == "fresh":
+        users = EventDecoder({USER_REGISTERED: events["user_registered"]}, key_field="user_id")
+        decoded = decoded.concat(app.dataframe(input_topic(app, USER_REGISTERED)).apply(users, metadata=True))
     poison = dead_letter_topic(app, DEAD_LETTER)
     valid = route_poison(decoded, poison, group, topology_metrics.poison)
+    if stage == "fresh":
+        directory = RecipientDirectory(metrics.unknown_recipients.inc)
+        enriched = valid.apply(guarded(directory), stateful=True, metadata=True).filter(lambda value: value is not None)
+        valid = route_poison(enriched, poison, group, topology_metrics.poison)
     handled = route_poison(valid.apply(guarded(deliver), metadata=True), poison, group, topology_metrics.poison)
     (
         handled.filter(lambda h: isinstance(h.verdict, RetryLater))
@@ -268,7 +292,7 @@ def run_notifications(settings: Settings, stage: Stage) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     run_stage(
         f"notifications.{stage}",
-        lambda: build_application(settings, stage, metrics, topology_metrics),
+        lambda: build_when_topics_are_visible(lambda: build_application(settings, stage, metrics, topology_metrics)),
         on_recovery=topology_metrics.recovered,
     )
 

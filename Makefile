@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 TEST_STACK := JOBSTREAM_STACK=test
 
-.PHONY: run demo test test-unit down status lint bootstrap
+.PHONY: run demo test test-unit down status lint bootstrap web-vendor
 
 bootstrap:
 	@stack/bootstrap.sh
@@ -35,3 +35,10 @@ down: bootstrap
 
 status: bootstrap
 	@$(PY) -m stack status --all
+
+# Refresh the front end's vendored files (web/static/vendor) from web/package-lock.json; needs npm, and is run only
+# to change a version: the files are committed, so `make run` and `make test` need no npm.
+web-vendor:
+	@cd web && npm ci --ignore-scripts --no-audit --no-fund
+	@cp web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js
+	@cp web/node_modules/chart.js/LICENSE.md web/static/vendor/chart.js.LICENSE.md

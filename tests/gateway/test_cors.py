@@ -36,7 +36,7 @@ async def test_a_configured_origin_gets_its_preflight_and_can_read_every_answer(
 
 async def test_another_origin_and_an_unconfigured_gateway_get_no_cors_headers(gateway_factory):
     configured = await gateway_factory(cors_origins=(WEB,))
-    unconfigured = await gateway_factory()
+    unconfigured = await gateway_factory(cors_origins=())
     request = {"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
 
     foreign_preflight = await configured.options("/v1/jobs", headers=request)

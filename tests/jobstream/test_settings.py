@@ -183,7 +183,21 @@ def test_cors_origins_are_normalized_as_browsers_send_them():
         {"JOBSTREAM_GATEWAY_CORS_ORIGINS": "https://App.Example.com, http://127.0.0.1:8080,http://[::1]:3000"}
     )
     assert settings.gateway.cors_origins == ("https://app.example.com", "http://127.0.0.1:8080", "http://[::1]:3000")
-    assert Settings.from_env({}).gateway.cors_origins == ()
+
+
+def test_the_local_front_end_is_the_only_default_cors_origin_and_production_has_none():
+    local = Settings.from_env({"JOBSTREAM_WEB_PORT": "8181"})
+    production = Settings.from_env(
+        {
+            "JOBSTREAM_ENV": "production",
+            "JOBSTREAM_JWT_PRIVATE_KEY_FILE": "/keys/private.pem",
+            "JOBSTREAM_JWT_PUBLIC_KEY_FILE": "/keys/public.pem",
+        }
+    )
+
+    assert local.gateway.cors_origins == ("http://127.0.0.1:8181", "http://localhost:8181")
+    assert local.web.api_url == f"http://127.0.0.1:{local.gateway.port}"
+    assert production.gateway.cors_origins == ()
 
 
 @pytest.mark.parametrize(

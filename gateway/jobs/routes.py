@@ -158,7 +158,7 @@ class JobRoutes:
 
     async def detail(self, request: Request) -> JSONResponse:
         job_id = uuid_param(request.path_params["job_id"], "job_id")
-        job = await self._detail_cache.get(job_id, lambda: self._read_models.job(job_id))
+        job = await self._detail_cache.get(job_id, lambda: self._store.latest(job_id))
         if job is None:
             raise ApiError(404, "not_found", "no such job")
         # Live, not cached with the job: as fresh as the Redis sink's last batch (null without Redis).

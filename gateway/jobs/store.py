@@ -45,6 +45,19 @@ class JobStore:
             return job
         return await self._read_models.job(job_id)
 
+    async def latest(self, job_id: str) -> Job | None:
+        """The job as last published, for readers: the copy, else (copy lost, Redis unavailable) the read model.
+
+        Job pages read this rather than the read model alone: an edit is invalidated from the page cache at once,
+        and a read model still a batch behind would otherwise be cached again, stale, for the cache's lifetime.
+        """
+        with contextlib.suppress(CircuitOpen):
+            raw = await self._breaker.call(lambda: self._client.get(_copy_key(job_id)))
+            if raw is not None:
+                job: Job = json.loads(raw)
+                return job
+        return await self._read_models.job(job_id)
+
     async def remember(self, job: Job) -> None:
         """Keep the published job. Never raises: the event is durable, and the read model takes over soon."""
         payload = json.dumps(job)

@@ -123,8 +123,7 @@ def test_a_candidate_registers_finds_a_job_by_searching_applies_and_sees_it_acce
 
     candidate_id = page.evaluate("JSON.parse(localStorage.getItem('jobstream.session')).user.user_id")
     story["candidate"] = {"email": email, "user_id": candidate_id}
-    time.sleep(2)  # a second application, had one been sent, would be decided by now
-    assert _scalar(platform, "SELECT COUNT(*) FROM applications WHERE candidate_id = %s", (candidate_id,)) == 1
+    _one_application_in_mysql(platform, candidate_id)
     assert len({key for key, _ in posts}) == 1 and len({app for _, app in posts}) == 1, posts
     assert loads == [], "the decision arrived without a reload"
     assert accepted_s < 5
@@ -195,21 +194,107 @@ def test_a_page_whose_access_token_was_refused_refreshes_it_once_and_carries_on(
     assert new["user"]["user_id"] == old["user"]["user_id"]
 
 
+def test_an_employer_posts_edits_and_closes_a_job_and_a_colleague_invited_by_link_joins_the_company(platform, browser):
+    first = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=platform.web_url)
+    page = first.new_page()
+    errors = page_errors(page)
+    page.goto("/#/register")
+    page.get_by_label("Your name").fill("Pat Poster")
+    page.get_by_label("Email").fill(f"pat-{RUN}@example.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Account").select_option("employer")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="My company's jobs")).to_be_visible()
+    page.get_by_role("link", name="Post a job").click()
+    title = f"Posted{RUN} platform engineer"
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Description").fill("Run the stream platform.")
+    page.get_by_label("Location").fill("Porto")
+    page.get_by_label("Tags").fill("Kafka, python")
+    page.get_by_label("Places (applications accepted)").fill("5")
+    page.get_by_role("button", name="Post the job").click()
+    expect(page.get_by_text("Posted: the job is on the board within seconds.")).to_be_visible()
+    job_id = page.url.split("/jobs/")[1].split("/")[0]
+    listed = "SELECT COUNT(*) FROM jobs WHERE job_id = %s"
+    wait_for(lambda: _scalar(platform, listed, (job_id,)) == 1, 30, "the posted job in the read model")
+
+    colleague_email = f"quinn-{RUN}@example.test"
+    page.goto("/#/employer")
+    expect(page.get_by_role("row").filter(has_text=title)).to_be_visible()
+    page.get_by_label("Their email").fill(colleague_email)
+    page.get_by_role("button", name="Create invitation").click()
+    expect(page.get_by_role("alert")).to_contain_text("#/register?invite=")
+    link = page.get_by_role("alert").inner_text().split(": ")[-1].strip()
+
+    second = browser.new_context(viewport={"width": 375, "height": 800}, base_url=platform.web_url)
+    colleague = second.new_page()
+    colleague_errors = page_errors(colleague)
+    colleague.goto(link)
+    expect(colleague.get_by_role("heading", name="Accept your invitation")).to_be_visible()
+    colleague.get_by_label("Your name").fill("Quinn Colleague")
+    colleague.get_by_label("Email").fill(colleague_email)
+    colleague.get_by_label("Password").fill(PASSWORD)
+    colleague.get_by_role("button", name="Create account").click()
+    expect(colleague.get_by_text("Quinn Colleague (employer)")).to_be_visible()
+    expect(colleague.get_by_role("row").filter(has_text=title)).to_be_visible()
+    assert colleague.evaluate("document.documentElement.scrollWidth") <= 375, "usable at 375 px"
+
+    colleague.goto(f"/#/employer/jobs/{job_id}/edit")
+    colleague.get_by_label("Title").fill(f"{title} (senior)")
+    colleague.get_by_role("button", name="Save changes").click()
+    expect(colleague.get_by_text("Saved")).to_be_visible()
+    colleague.on("dialog", lambda dialog: dialog.accept())
+    colleague.get_by_role("button", name="Close this job").click()
+    expect(colleague.get_by_text("The job is closed.")).to_be_visible()
+
+    def shown() -> dict[str, Any] | None:
+        job = httpx.get(f"{platform.gateway_url}/v1/jobs/{job_id}").json()
+        return job if job["status"] == "closed" and job["title"].endswith("(senior)") else None
+
+    job = wait_for(shown, 30, "the edit and the close in the read model")
+    assert job["tags"] == ["kafka", "python"] and job["max_applications"] == 5
+    page.goto(f"/#/jobs/{job_id}")
+    expect(page.get_by_text("This job is closed.")).to_be_visible()
+    assert errors == [] and colleague_errors == []
+    first.close()
+    second.close()
+
+
+def test_an_admin_invites_an_analyst_from_the_browser_who_registers_by_the_link(platform, browser):
+    admin_email = f"adam-{RUN}@example.test"
+    _admin_command(platform, "create-user", "--email", admin_email, "--role", "admin", "--display-name", "Adam Admin")
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=platform.web_url)
+    page = context.new_page()
+    errors = page_errors(page)
+    page.goto("/#/login")
+    page.get_by_label("Email").fill(admin_email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Invitations").click()
+    analyst_email = f"ivy-{RUN}@example.test"
+    page.get_by_label("Their email").fill(analyst_email)
+    page.get_by_label("Role").select_option("analyst")
+    page.get_by_role("button", name="Create invitation").click()
+    expect(page.get_by_role("alert")).to_contain_text("#/register?invite=")
+    link = page.get_by_role("alert").inner_text().split(": ")[-1].strip()
+    page.get_by_role("button", name="Log out").click()
+
+    page.goto(link)
+    page.get_by_label("Your name").fill("Ivy Invited")
+    page.get_by_label("Email").fill(analyst_email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("Ivy Invited (analyst)")).to_be_visible()
+    expect(page.get_by_role("heading", name="Analytics")).to_be_visible()
+    assert errors == []
+    context.close()
+
+
 def test_an_analyst_made_by_the_admin_command_sees_plotted_totals_equal_to_sql_over_the_read_models(
     platform, story, browser, shots
 ):
     email = f"ana-{RUN}@example.test"
-    name = ["--display-name", "Ana Analyst"]
-    created = subprocess.run(
-        [sys.executable, "-m", "gateway.accounts.admin", "create-user", "--email", email, "--role", "analyst", *name],
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env=platform.env,
-        timeout=60,
-    )
-    assert created.returncode == 0, created.stderr
+    _admin_command(platform, "create-user", "--email", email, "--role", "analyst", "--display-name", "Ana Analyst")
     _close_minute_windows(platform, story)
 
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, base_url=platform.web_url)
@@ -289,10 +374,24 @@ def test_with_the_gateway_answering_503_the_page_says_so_retries_by_itself_and_n
     expect(page.locator("#notice")).to_be_hidden()
 
     candidate_id = page.evaluate("JSON.parse(localStorage.getItem('jobstream.session')).user.user_id")
-    assert _scalar(platform, "SELECT COUNT(*) FROM applications WHERE candidate_id = %s", (candidate_id,)) == 1
+    _one_application_in_mysql(platform, candidate_id)
     assert len({key for key, _ in posts}) == 1, "every retry carried the same Idempotency-Key"
     assert errors == []
     context.close()
+
+
+def _admin_command(platform: Platform, *args: str) -> None:
+    """`python -m gateway.accounts.admin ARGS` against the platform's database, the password on standard input."""
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.accounts.admin", *args],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=platform.env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def _register(client: httpx.Client, role: str, name: str) -> dict[str, Any]:
@@ -313,6 +412,14 @@ def _post_job(client: httpx.Client, headers: dict[str, str], title: str, max_app
 
 def _scalar(platform: Platform, sql: str, args: object = None) -> int:
     return int(rows(platform.settings.mysql, platform.database, sql, args)[0][0])
+
+
+def _one_application_in_mysql(platform: Platform, candidate_id: str) -> None:
+    """The candidate's application reaches MySQL (the page may show it first, from Redis), and stays alone."""
+    sql = "SELECT COUNT(*) FROM applications WHERE candidate_id = %s"
+    wait_for(lambda: _scalar(platform, sql, (candidate_id,)) >= 1, 30, "the application in MySQL")
+    time.sleep(2)  # a second application, had one been sent, would be decided and written by now
+    assert _scalar(platform, sql, (candidate_id,)) == 1
 
 
 def _application_posts(page: Page) -> list[tuple[str, str]]:

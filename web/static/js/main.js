@@ -3,6 +3,7 @@
 
 import { Api } from "./api.js";
 import { h, replace } from "./dom.js";
+import * as admin from "./views/admin.js";
 import * as auth from "./views/auth.js";
 import * as board from "./views/board.js";
 import * as candidate from "./views/candidate.js";
@@ -21,13 +22,14 @@ const ROUTES = [
   [/^\/employer\/jobs\/([0-9a-f-]{36})\/edit$/, employer.renderEditJob],
   [/^\/employer\/jobs\/([0-9a-f-]{36})\/applicants$/, employer.renderApplicants],
   [/^\/dashboard$/, dashboard.render],
+  [/^\/admin$/, admin.render],
 ];
 
 const NAV = {
   candidate: [["#/jobs", "Jobs"], ["#/applications", "My applications"]],
   employer: [["#/jobs", "Jobs"], ["#/employer", "My jobs"], ["#/dashboard", "Analytics"]],
   analyst: [["#/jobs", "Jobs"], ["#/dashboard", "Analytics"]],
-  admin: [["#/jobs", "Jobs"], ["#/dashboard", "Analytics"]],
+  admin: [["#/jobs", "Jobs"], ["#/dashboard", "Analytics"], ["#/admin", "Invitations"]],
 };
 
 let current = null;

@@ -151,6 +151,7 @@ def _clients(settings: Settings, metrics: GatewayMetrics, resources: contextlib.
     resources.push_async_callback(asyncio.to_thread, mysql.close)
     metrics.watch_producer(producer.queue_depth)
     metrics.watch_mysql(lambda: mysql.in_use)
+    metrics.watch_breakers([redis_breaker, mysql_breaker, kafka_breaker])
     # Its own connection for the long-lived subscription, without the request timeout (it waits by design); the
     # health check pings an idle one now and then, so a server gone away is noticed.
     subscriber = redis.Redis.from_url(

@@ -21,9 +21,12 @@ from types import FrameType
 
 import pymysql
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from prometheus_client import CollectorRegistry
 
+from gateway.outbox_metrics import OutboxMetrics
 from jobstream.errors import JobstreamError, SettingsError
 from jobstream.partitioning import KEY_PARTITIONER
+from jobstream.process_metrics import process_registry
 from jobstream.settings import OutboxSettings, Settings
 from state.migrate import connect
 
@@ -44,6 +47,8 @@ class OutboxRow:
     topic: str
     key: bytes
     payload: bytes
+    # How long ago the row was written (created_at is UTC), as MySQL's clock tells when the row was read.
+    age_s: float
 
 
 def make_producer(bootstrap: str, delivery_timeout_ms: int) -> Producer:
@@ -65,9 +70,14 @@ def make_producer(bootstrap: str, delivery_timeout_ms: int) -> Producer:
 def fetch_unsent(connection: pymysql.Connection, limit: int) -> list[OutboxRow]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, topic, message_key, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT %s", (limit,)
+            "SELECT id, topic, message_key, payload, TIMESTAMPDIFF(MICROSECOND, created_at, UTC_TIMESTAMP(6)) "
+            "FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT %s",
+            (limit,),
         )
-        return [OutboxRow(int(id_), topic, bytes(key), bytes(payload)) for id_, topic, key, payload in cursor]
+        return [
+            OutboxRow(int(id_), topic, bytes(key), bytes(payload), max(0.0, int(age_us) / 1e6))
+            for id_, topic, key, payload, age_us in cursor
+        ]
 
 
 def publish(producer: Producer, rows: Sequence[OutboxRow]) -> list[int]:
@@ -110,13 +120,19 @@ def mark_sent(connection: pymysql.Connection, ids: Sequence[int]) -> None:
         cursor.execute(f"UPDATE outbox SET sent_at = NOW(3) WHERE id IN ({placeholders})", tuple(ids))
 
 
-def relay_once(connection: pymysql.Connection, producer: Producer, batch_size: int) -> int:
+def relay_once(
+    connection: pymysql.Connection, producer: Producer, batch_size: int, metrics: OutboxMetrics | None = None
+) -> int:
     """One round: publish up to `batch_size` unsent rows, mark the acknowledged ones; how many were sent."""
     rows = fetch_unsent(connection, batch_size)
+    if metrics is not None:  # the oldest row's age before this round publishes it, whatever becomes of it
+        metrics.found(rows[0].age_s if rows else 0.0)
     if not rows:
         return 0
     sent = publish(producer, rows)
     mark_sent(connection, sent)
+    if metrics is not None:
+        metrics.sent(published=len(sent), unacknowledged=len(rows) - len(sent))
     return len(sent)
 
 
@@ -128,8 +144,11 @@ def take_lock(connection: pymysql.Connection, name: str = LOCK_NAME) -> bool:
     return locked == 1
 
 
-def run(settings: Settings, stop: threading.Event) -> None:
-    """Relay until `stop` is set; survives MySQL and Kafka outages by retrying after a poll interval."""
+def run(settings: Settings, stop: threading.Event, metrics: OutboxMetrics | None = None) -> None:
+    """Relay until `stop` is set; survives MySQL and Kafka outages by retrying after a poll interval.
+
+    It records into `metrics` (by default ones nobody serves); whoever passes them serves their registry."""
+    metrics = metrics or OutboxMetrics(CollectorRegistry())
     outbox: OutboxSettings = settings.outbox
     idle_s = outbox.poll_interval_ms / 1000
     producer = make_producer(settings.kafka_bootstrap, outbox.delivery_timeout_ms)
@@ -144,15 +163,19 @@ def run(settings: Settings, stop: threading.Event) -> None:
                     stop.wait(idle_s)
                     continue
                 connection = candidate
-            if relay_once(connection, producer, outbox.batch_size) < outbox.batch_size:
+                metrics.lock(held=True)
+            if relay_once(connection, producer, outbox.batch_size, metrics) < outbox.batch_size:
                 stop.wait(idle_s)
         except FatalProducerError:
+            metrics.failed("kafka")
             producer = make_producer(settings.kafka_bootstrap, outbox.delivery_timeout_ms)
         except (pymysql.MySQLError, KafkaException) as error:
             log.warning("outbox relay round failed, retrying: %s", error)
+            metrics.failed("mysql" if isinstance(error, pymysql.MySQLError) else "kafka")
             if connection is not None:
                 connection.close()
                 connection = None
+                metrics.lock(held=False)
             stop.wait(idle_s)
     if connection is not None:
         connection.close()
@@ -172,8 +195,10 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    metrics = OutboxMetrics(process_registry())
+    metrics.serve(settings.outbox.metrics_port)
     log.info("relaying the outbox to Kafka at %s", settings.kafka_bootstrap)
-    run(settings, stop)
+    run(settings, stop, metrics)
     return 0
 
 

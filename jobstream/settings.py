@@ -79,6 +79,12 @@ class NotificationSettings:
     provider_timeout_ms: int
     dedup_ttl_s: int
 
+    @property
+    def retry_metrics_port(self) -> int:
+        """The retry stage's metrics port: the fresh stage's + 1, so one setting places both (0: neither serves)."""
+        port = self.topology.metrics_port
+        return port + 1 if port else 0
+
 
 @dataclass(frozen=True)
 class TopologySettings:
@@ -134,6 +140,8 @@ class OutboxSettings:
     batch_size: int
     poll_interval_ms: int
     delivery_timeout_ms: int
+    # Prometheus metrics of the relay (0 serves none).
+    metrics_port: int
 
 
 @dataclass(frozen=True)
@@ -223,6 +231,16 @@ class SupervisorSettings:
 
 
 @dataclass(frozen=True)
+class PrometheusSettings:
+    """`python -m stack.prometheus`: the local Prometheus that scrapes every process and evaluates the alert rules."""
+
+    # Its web UI and HTTP API, on 127.0.0.1.
+    port: int
+    # How often each process is scraped and the rules evaluated (seconds).
+    scrape_interval_s: int
+
+
+@dataclass(frozen=True)
 class WebSettings:
     """`python -m web`: where the browser front end is served, and the public API it calls."""
 
@@ -266,6 +284,7 @@ class Settings:
     outbox: OutboxSettings
     sinks: SinkSettings
     supervisor: SupervisorSettings
+    prometheus: PrometheusSettings
     web: WebSettings
 
     @classmethod
@@ -315,9 +334,14 @@ class Settings:
                 batch_size=reader.integer("JOBSTREAM_OUTBOX_BATCH_SIZE", 500, minimum=1, maximum=10_000),
                 poll_interval_ms=reader.integer("JOBSTREAM_OUTBOX_POLL_INTERVAL_MS", 200, minimum=10),
                 delivery_timeout_ms=reader.integer("JOBSTREAM_OUTBOX_DELIVERY_TIMEOUT_MS", 10_000, minimum=1_000),
+                metrics_port=reader.integer("JOBSTREAM_OUTBOX_METRICS_PORT", 9473, minimum=0, maximum=65535),
             ),
             sinks=_sink_settings(reader),
             supervisor=_supervisor_settings(reader),
+            prometheus=PrometheusSettings(
+                port=reader.integer("JOBSTREAM_PROMETHEUS_PORT", 9090, minimum=1, maximum=65535),
+                scrape_interval_s=reader.integer("JOBSTREAM_PROMETHEUS_SCRAPE_INTERVAL_S", 15, minimum=1, maximum=300),
+            ),
             web=web,
         )
         if settings.topic_min_insync_replicas > settings.topic_replication_factor:

@@ -4,6 +4,11 @@ consumer lag per partition.
 Each process owns one registry and serves it over HTTP on its configured port; ``rate()`` of the message counter
 is messages/s. Consumer lag comes from librdkafka's statistics callback, so measuring it costs no extra request.
 The metric names keep their ``jobstream_topology_`` prefix; the ``topology`` label names the stage.
+
+librdkafka's own `consumer_lag` counts from the offset the consumer last committed, and an exactly-once stage never
+commits through its consumer (its offsets go with the producer's transaction): the consumer keeps the offset it
+fetched at assignment, and its lag only ever grew. So the lag here counts from the later of that offset and the
+next one the stage has yet to process.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from jobstream.dead_letter import Poison
+from jobstream.dead_letter import Poison, PoisonKind
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +57,20 @@ class StageMetrics:
             registry=registry,
         )
         self._lag_labels: set[tuple[str, str]] = set()
+        self._topics: set[str] = set()
+        # The next offset to process, by topic and partition (the callbacks all run on the stage's polling thread).
+        self._positions: dict[tuple[str, int], int] = {}
 
     def message_processed(self, topic: str, partition: int, offset: int) -> None:
         """Quix's `on_message_processed` callback."""
         self._messages.labels(self.topology, topic).inc()
+        self._positions[(topic, partition)] = offset + 1
+        if topic not in self._topics:
+            # Dead letters start at 0 for each topic read, so the first one is an increase (for rate() and alerts),
+            # not a series appearing already at 1.
+            self._topics.add(topic)
+            for kind in PoisonKind:
+                self._dead_letters.labels(self.topology, topic, kind.value)
 
     def poison(self, poison: Poison) -> None:
         logger.warning(
@@ -77,10 +92,12 @@ class StageMetrics:
         seen: set[tuple[str, str]] = set()
         for topic, topic_stats in json.loads(stats_json).get("topics", {}).items():
             for partition, stats in topic_stats.get("partitions", {}).items():
+                # From its committed offset to the partition's end (-1: not this consumer's, or nothing committed).
                 lag = stats.get("consumer_lag", -1)
                 if partition == "-1" or lag < 0:
                     continue
-                self._lag.labels(self.topology, topic, partition).set(lag)
+                processed = self._positions.get((topic, int(partition)), -1) - stats.get("committed_offset", 0)
+                self._lag.labels(self.topology, topic, partition).set(max(0, lag - max(0, processed)))
                 seen.add((topic, partition))
         for topic, partition in self._lag_labels - seen:
             self._lag.remove(self.topology, topic, partition)

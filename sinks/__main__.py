@@ -6,12 +6,12 @@ import argparse
 import functools
 import logging
 
-from prometheus_client import CollectorRegistry
-
+from jobstream.process_metrics import process_registry
 from jobstream.settings import Settings
 from jobstream.stage_metrics import StageMetrics
 from jobstream.stage_runner import run_stage
 from sinks.app import build_mysql_application, build_redis_application
+from sinks.metrics import SinkMetrics
 from sinks.mysql.models import read_models
 
 
@@ -28,14 +28,17 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
     sinks = settings.sinks
+    registry = process_registry()
+    # Built once per process, outside `build`: a rebuilt Application keeps counting into the same series.
+    sink_metrics = SinkMetrics(registry, args.target)
     if args.target == "mysql":
-        metrics = StageMetrics(CollectorRegistry(), sinks.mysql_group)
+        metrics = StageMetrics(registry, sinks.mysql_group)
         metrics.serve(sinks.mysql_metrics_port)
-        build = functools.partial(build_mysql_application, settings, metrics, args.model)
+        build = functools.partial(build_mysql_application, settings, metrics, sink_metrics, args.model)
     else:
-        metrics = StageMetrics(CollectorRegistry(), sinks.redis_group)
+        metrics = StageMetrics(registry, sinks.redis_group)
         metrics.serve(sinks.redis_metrics_port)
-        build = functools.partial(build_redis_application, settings, metrics)
+        build = functools.partial(build_redis_application, settings, metrics, sink_metrics)
     run_stage(f"sinks.{args.target}", build, on_recovery=metrics.recovered)
 
 

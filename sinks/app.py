@@ -14,9 +14,12 @@ from jobstream.stage_metrics import StageMetrics
 from schemas.avro import EventSchema, load_event_schemas
 from schemas.topics import DEAD_LETTER, topic_catalog
 from sinks.isolation import DeadLetterRejected
+from sinks.metrics import SinkMetrics
 from sinks.mysql.models import read_models
+from sinks.mysql.sink import RETRY_REASONS as MYSQL_RETRY_REASONS
 from sinks.mysql.sink import MySQLUpsertSink, RetryPolicy
 from sinks.redis.plans import plans
+from sinks.redis.sink import RETRY_REASONS as REDIS_RETRY_REASONS
 from sinks.redis.sink import RedisReadModelSink
 
 
@@ -31,7 +34,9 @@ def mysql_pool(settings: Settings, database: str | None = None) -> MySQLPool:
     )
 
 
-def build_mysql_application(settings: Settings, metrics: StageMetrics, models: list[str] | None = None) -> Application:
+def build_mysql_application(
+    settings: Settings, metrics: StageMetrics, sink_metrics: SinkMetrics, models: list[str] | None = None
+) -> Application:
     """Every MySQL read model (or those named), each topic sunk in batches through one capped pool."""
     pool = mysql_pool(settings)
     retry = RetryPolicy.from_settings(settings.sinks)
@@ -42,13 +47,16 @@ def build_mysql_application(settings: Settings, metrics: StageMetrics, models: l
     for model in chosen.values():
         for mapping in model.mappings:
             event = _event(settings, mapping.topic)
-            rejected = DeadLetterRejected(dead_letters, mapping.topic, event, group, settings.sinks.backpressure_s)
-            sink = MySQLUpsertSink(pool, mapping, retry, rejected=rejected)
+            rejected = DeadLetterRejected(
+                dead_letters, mapping.topic, event, group, settings.sinks.backpressure_s, metrics.poison
+            )
+            measured = sink_metrics.topic(mapping.topic, MYSQL_RETRY_REASONS)
+            sink = MySQLUpsertSink(pool, mapping, retry, rejected=rejected, metrics=measured)
             _decoded(app, group, mapping.topic, event, metrics).sink(sink)
     return app
 
 
-def build_redis_application(settings: Settings, metrics: StageMetrics) -> Application:
+def build_redis_application(settings: Settings, metrics: StageMetrics, sink_metrics: SinkMetrics) -> Application:
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=settings.sinks.timeout_s)
     retry = RetryPolicy.from_settings(settings.sinks)
     group = settings.sinks.redis_group
@@ -56,9 +64,10 @@ def build_redis_application(settings: Settings, metrics: StageMetrics) -> Applic
     dead_letters = DeadLetterProducer(settings.kafka_bootstrap)
     for topic, plan in plans().items():
         event = _event(settings, topic)
-        rejected = DeadLetterRejected(dead_letters, topic, event, group, settings.sinks.backpressure_s)
+        rejected = DeadLetterRejected(dead_letters, topic, event, group, settings.sinks.backpressure_s, metrics.poison)
+        measured = sink_metrics.topic(topic, REDIS_RETRY_REASONS)
         _decoded(app, group, topic, event, metrics).sink(
-            RedisReadModelSink(client, group, topic, plan, retry, rejected=rejected)
+            RedisReadModelSink(client, group, topic, plan, retry, rejected=rejected, metrics=measured)
         )
     return app
 

@@ -62,15 +62,24 @@ class DeadLetterRejected:
     """The live sinks' `Rejected`: the event, re-encoded with its topic's newest schema, goes to ``dead_letter``."""
 
     def __init__(
-        self, producer: DeadLetterProducer, topic: str, event: EventSchema, stage: str, backpressure_s: float
+        self,
+        producer: DeadLetterProducer,
+        topic: str,
+        event: EventSchema,
+        stage: str,
+        backpressure_s: float,
+        on_poison: Callable[[Poison], None],
     ) -> None:
         self._producer = producer
         self._topic = topic
         self._event = event
         self._stage = stage
         self._backpressure_s = backpressure_s
+        # Told of each letter once it is in Kafka: the stage's dead-letter count (`StageMetrics.poison`).
+        self._on_poison = on_poison
 
     def __call__(self, partition: int, refused: Refused) -> None:
+        letters = []
         for item, error in refused:
             poison = Poison(
                 self._event.encode(item.value),
@@ -82,8 +91,11 @@ class DeadLetterRejected:
             )
             key = item.key.encode() if isinstance(item.key, str) else item.key
             self._producer.send(poison, key, self._stage, list(item.headers or []))
+            letters.append(poison)
         try:
             self._producer.flush()
         except DeadLetterUnavailable as unavailable:
             # Kafka cannot take the letters now: pause and write the batch again later, the letters included.
             raise SinkBackpressureError(retry_after=self._backpressure_s) from unavailable
+        for poison in letters:
+            self._on_poison(poison)

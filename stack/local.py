@@ -19,6 +19,8 @@ from stack import processes
 from stack.errors import StackError
 from stack.kafka import KafkaCluster, kafka_version
 from stack.mariadb import LocalMariaDB
+from stack.prometheus import prometheus_binary
+from stack.prometheus import version as prometheus_version
 from stack.redis_server import LocalRedis
 from stack.supervisor import STOP_GRACE_S, pid_file, read_state
 from state.migrate import apply_migrations, connect, load_migrations
@@ -85,6 +87,11 @@ def up(settings: Settings) -> None:
         "redis",
         f"{redis_health.version} at {settings.redis.host}:{settings.redis.port}/{settings.redis.db} "
         f"({'started' if redis_health.started else 'reused'})",
+    )
+    # Not a server of the stack: the Procfile's `prometheus` process runs it. Installed here, with the others.
+    prometheus = prometheus_binary()
+    _print(
+        "prometheus", f"{prometheus_version(prometheus)} at {prometheus} (the Procfile's `prometheus` process runs it)"
     )
     _print("ready", f"in {time.monotonic() - started:.1f}s")
 

@@ -6,17 +6,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.middleware.admission import Admission
+from jobstream.breaker import CircuitBreaker
+from jobstream.process_metrics import process_registry
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class GatewayMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = process_registry()
         r = self.registry
         self.latency = Histogram(
             "gateway_request_seconds",
@@ -46,6 +48,13 @@ class GatewayMetrics:
             registry=r,
         )
         self.db_in_use = Gauge("gateway_mysql_connections_in_use", "MySQL connections in use", registry=r)
+        self.breaker_open = Gauge(
+            "gateway_breaker_open",
+            "1 from the moment a dependency's circuit breaker opens until a call through it succeeds again "
+            "(open or half-open), 0 while closed",
+            ["dependency"],
+            registry=r,
+        )
 
     # Gauges read their source at each scrape (from the metrics server's thread): nothing to refresh by hand.
     def watch_admission(self, admission: Admission) -> None:
@@ -57,6 +66,12 @@ class GatewayMetrics:
 
     def watch_mysql(self, in_use: Callable[[], int]) -> None:
         self.db_in_use.set_function(in_use)
+
+    def watch_breakers(self, breakers: list[CircuitBreaker]) -> None:
+        for breaker in breakers:
+            self.breaker_open.labels(breaker.name).set_function(
+                lambda breaker=breaker: 0.0 if breaker.state == "closed" else 1.0
+            )
 
     def overloaded(self, reason: str) -> None:
         self.overloaded_refusals.labels(reason).inc()

@@ -24,6 +24,7 @@ from jobstream.backoff import Backoff
 from jobstream.mysql import MySQLPool
 from jobstream.settings import SinkSettings
 from sinks.isolation import Rejected, write_isolating
+from sinks.metrics import TopicSinkMetrics, unserved
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 _CONFLICTS = frozenset({1205, 1213})
 # Too many connections, server shutting down, cannot connect, server gone, connection lost (or timed out).
 _UNAVAILABLE = frozenset({1040, 1053, 2002, 2003, 2006, 2013})
+# Why a write is tried again: a conflict (_CONFLICTS) or MySQL unavailable (_UNAVAILABLE), for `jobstream_sink_retries`.
+RETRY_REASONS = ("conflict", "unavailable")
 
 
 class Mapping(Protocol):
@@ -66,7 +69,14 @@ class MySQLUpsertSink(BatchingSink):
     """Writes each batch of `mapping.topic` through `mapping` in one transaction on a pooled connection."""
 
     def __init__(
-        self, pool: MySQLPool, mapping: Mapping, retry: RetryPolicy, *, rejected: Rejected, suffix: str = ""
+        self,
+        pool: MySQLPool,
+        mapping: Mapping,
+        retry: RetryPolicy,
+        *,
+        rejected: Rejected,
+        suffix: str = "",
+        metrics: TopicSinkMetrics | None = None,
     ) -> None:
         super().__init__()
         self._pool = pool
@@ -74,6 +84,7 @@ class MySQLUpsertSink(BatchingSink):
         self._retry = retry
         self._rejected = rejected
         self._suffix = suffix
+        self._metrics = metrics or unserved("mysql", mapping.topic, RETRY_REASONS)
 
     def __repr__(self) -> str:
         return f"<MySQLUpsertSink {self._mapping.topic} -> {', '.join(self._mapping.tables)}{self._suffix}>"
@@ -86,7 +97,14 @@ class MySQLUpsertSink(BatchingSink):
 
     def write_batch(self, partition: int, items: Sequence[SinkItem]) -> None:
         """`items` of one partition, in transactions of `write_items`, refused events set aside (`sinks.isolation`)."""
-        write_isolating(items, partition, self.write_items, self._rejected)
+        started = time.perf_counter()
+        try:
+            write_isolating(items, partition, self.write_items, self._rejected)
+        except SinkBackpressureError:
+            self._metrics.paused()
+            raise
+        finally:
+            self._metrics.batch(len(items), time.perf_counter() - started)
 
     def write_items(self, items: Sequence[SinkItem]) -> None:
         """One transaction for `items`, retried on conflicts; backpressure once the attempts run out."""
@@ -95,6 +113,7 @@ class MySQLUpsertSink(BatchingSink):
         for attempt in range(1, self._retry.max_attempts + 1):
             try:
                 self._transaction(items)
+                self._metrics.written(len(items))
                 return
             except pymysql.MySQLError as error:
                 code = error.args[0] if error.args and isinstance(error.args[0], int) else None
@@ -105,6 +124,7 @@ class MySQLUpsertSink(BatchingSink):
                 if attempt == self._retry.max_attempts:
                     logger.warning("%r: MySQL error %s after %d attempts, pausing: %s", self, code, attempt, error)
                     raise SinkBackpressureError(retry_after=self._retry.backpressure_s) from error
+                self._metrics.retried("unavailable" if unavailable else "conflict")
                 time.sleep(self._retry.backoff.delay_s(attempt))
 
     def _transaction(self, items: Sequence[SinkItem]) -> None:

@@ -20,11 +20,15 @@ from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 from quixstreams.sinks.base.item import SinkItem
 
 from sinks.isolation import Rejected, write_isolating
+from sinks.metrics import TopicSinkMetrics, unserved
 from sinks.mysql.sink import RetryPolicy
 from sinks.redis.plans import Op, Plan
 from state import redis_keys
 
 logger = logging.getLogger(__name__)
+
+# Why a write is tried again, for `jobstream_sink_retries`: Redis unavailable, or another writer moved the offset.
+RETRY_REASONS = ("unavailable", "offset_moved")
 
 _APPLY = """
 local stored = redis.call('GET', KEYS[1])
@@ -63,7 +67,15 @@ class RedisReadModelSink(BatchingSink):
     """Applies `plan` to each batch of one topic, exactly once per offset (see the module docstring)."""
 
     def __init__(
-        self, client: redis.Redis, group: str, topic: str, plan: Plan, retry: RetryPolicy, *, rejected: Rejected
+        self,
+        client: redis.Redis,
+        group: str,
+        topic: str,
+        plan: Plan,
+        retry: RetryPolicy,
+        *,
+        rejected: Rejected,
+        metrics: TopicSinkMetrics | None = None,
     ) -> None:
         super().__init__()
         self._client = client
@@ -72,6 +84,7 @@ class RedisReadModelSink(BatchingSink):
         self._plan = plan
         self._retry = retry
         self._rejected = rejected
+        self._metrics = metrics or unserved("redis", topic, RETRY_REASONS)
         self._script = client.register_script(_APPLY)
 
     def __repr__(self) -> str:
@@ -81,24 +94,37 @@ class RedisReadModelSink(BatchingSink):
         self._client.ping()
 
     def write(self, batch: SinkBatch) -> None:
-        write_isolating(
-            list(batch),
-            batch.partition,
-            lambda items: self.write_items(batch.topic, batch.partition, items),
-            self._rejected,
-        )
+        items = list(batch)
+        started = time.perf_counter()
+        try:
+            write_isolating(
+                items,
+                batch.partition,
+                lambda chunk: self.write_items(batch.topic, batch.partition, chunk),
+                self._rejected,
+            )
+        except SinkBackpressureError:
+            self._metrics.paused()
+            raise
+        finally:
+            self._metrics.batch(len(items), time.perf_counter() - started)
 
     def write_items(self, topic: str, partition: int, items: Sequence[SinkItem]) -> None:
         offset_key = redis_keys.sink_offset(self._group, topic, partition)
         for attempt in range(1, self._retry.max_attempts + 1):
             try:
                 if self._apply(offset_key, items):
+                    self._metrics.written(len(items))
                     return
                 logger.info("%r: %s moved under us (another writer); re-reading", self, offset_key)
+                reason = "offset_moved"
             except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as error:
                 if attempt == self._retry.max_attempts:
                     logger.warning("%r: Redis unavailable after %d attempts, pausing: %s", self, attempt, error)
                     raise SinkBackpressureError(retry_after=self._retry.backpressure_s) from error
+                reason = "unavailable"
+            if attempt < self._retry.max_attempts:
+                self._metrics.retried(reason)
             time.sleep(self._retry.backoff.delay_s(attempt))
         raise SinkBackpressureError(retry_after=self._retry.backpressure_s)
 

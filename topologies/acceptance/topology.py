@@ -16,11 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry
 from quixstreams import Application, State
 
 from jobstream.clock import epoch_ms
 from jobstream.dead_letter import Decoded, EventDecoder, guarded, route_poison
+from jobstream.process_metrics import process_registry
 from jobstream.settings import Settings
 from jobstream.stage_metrics import StageMetrics
 from jobstream.stage_runner import run_stage
@@ -106,7 +106,7 @@ def _addressed_to(topic: str) -> Callable[[Outbound], bool]:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
-    registry = CollectorRegistry()
+    registry = process_registry()
     metrics = StageMetrics(registry, "acceptance")
     acceptance_metrics = AcceptanceMetrics(registry)
     metrics.serve(settings.acceptance.metrics_port)

@@ -17,10 +17,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry
 from quixstreams import Application
 
 from jobstream.dead_letter import EventDecoder, guarded, route_poison
+from jobstream.process_metrics import process_registry
 from jobstream.settings import Settings
 from jobstream.stage_metrics import StageMetrics
 from jobstream.stage_runner import run_stage
@@ -126,7 +126,7 @@ def build_analytics(settings: Settings, metrics: StageMetrics, analytics: Analyt
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
-    registry = CollectorRegistry()
+    registry = process_registry()
     metrics = StageMetrics(registry, "analytics")
     analytics_metrics = AnalyticsMetrics(registry)
     metrics.serve(settings.analytics.topology.metrics_port)

@@ -52,12 +52,12 @@ from typing import Any, Literal
 
 import httpx
 import redis
-from prometheus_client import CollectorRegistry
 from quixstreams import Application
 from quixstreams.models import Topic
 
 from jobstream.backoff import Backoff
 from jobstream.dead_letter import Decoded, EventDecoder, Headers, guarded, route_poison
+from jobstream.process_metrics import process_registry
 from jobstream.quix_app import build_application as build_stage_application
 from jobstream.settings import Settings
 from jobstream.stage_metrics import StageMetrics
@@ -284,11 +284,13 @@ def build_application(
 
 def run_notifications(settings: Settings, stage: Stage) -> None:
     """Run one stage until SIGTERM or Ctrl-C; the retry stage serves metrics on the configured port + 1."""
-    registry = CollectorRegistry()
+    registry = process_registry()
     metrics = NotificationMetrics(registry)
     topology_metrics = StageMetrics(registry, "notifications" if stage == "fresh" else "notifications.retry")
-    port = settings.notifications.topology.metrics_port
-    topology_metrics.serve(port + 1 if port and stage == "retry" else port)
+    notifications = settings.notifications
+    topology_metrics.serve(
+        notifications.topology.metrics_port if stage == "fresh" else notifications.retry_metrics_port
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     run_stage(
         f"notifications.{stage}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -122,3 +123,29 @@ def _reconcile_configs(admin: AdminClient, specs: list[TopicSpec], min_insync_re
         detail = ", ".join(f"{name}={value}" for name, value in sorted(drifted.items()))
         changes.append(TopicChange(spec.name, "config", detail))
     return changes
+
+
+def main() -> int:
+    """`python -m jobstream.topic_admin`: bring the cluster's topics in line with the catalog (the deployment's Job)."""
+    from confluent_kafka import KafkaException
+
+    from jobstream.settings import Settings
+    from schemas.topics import topic_catalog
+
+    try:
+        settings = Settings.from_env()
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+        changes = reconcile_topics(
+            admin, topic_catalog(settings.topic_replication_factor), settings.topic_min_insync_replicas
+        )
+    except (JobstreamError, KafkaException) as error:
+        print(f"topics: {error}", file=sys.stderr)
+        return 1
+    for change in changes:
+        print(f"topics: {change.topic}: {change.action} {change.detail}")
+    print(f"topics: {len(changes)} changes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,3 +105,24 @@ def apply_migrations(connection: pymysql.Connection, migrations: list[Migration]
             return pending
         finally:
             cursor.execute("SELECT RELEASE_LOCK(%s)", (_LOCK_NAME,))
+
+
+def main() -> int:
+    """`python -m state.migrate`: apply what is pending to JOBSTREAM_MYSQL_URL's database (the deployment's Job)."""
+    from jobstream.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+        with connect(settings.mysql) as connection:
+            migrations = load_migrations()
+            applied = apply_migrations(connection, migrations)
+    except (JobstreamError, pymysql.MySQLError) as error:
+        print(f"migrate: {error}", file=sys.stderr)
+        return 1
+    latest = migrations[-1].name if migrations else "none"
+    print(f"migrate: {len(applied)} applied now ({', '.join(m.name for m in applied) or 'none'}); schema at {latest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

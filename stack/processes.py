@@ -46,13 +46,17 @@ def port_holder(port: int) -> str:
             continue
         try:
             fds = list((proc / "fd").iterdir())
-            for fd in fds:
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                # An fd may close between the listing and the readlink: skip it, not the whole process.
                 target = os.readlink(fd)
                 if target.startswith("socket:[") and target[8:-1] in inodes:
                     command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                     return f"pid {proc.name} ({command.strip()[:120]})"
-        except OSError:
-            continue
+            except OSError:
+                continue
     return "a process this user cannot inspect"
 
 

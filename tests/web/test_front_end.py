@@ -278,6 +278,7 @@ def test_an_admin_invites_an_analyst_from_the_browser_who_registers_by_the_link(
     expect(page.get_by_role("alert")).to_contain_text("#/register?invite=")
     link = page.get_by_role("alert").inner_text().split(": ")[-1].strip()
     page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("link", name="Log in")).to_be_visible()
 
     page.goto(link)
     page.get_by_label("Your name").fill("Ivy Invited")

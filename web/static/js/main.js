@@ -51,13 +51,20 @@ function renderNav(api) {
   const items = links.map(([href, label]) => h("a", { href }, label));
   if (user) {
     items.push(h("span", { class: "who" }, `${user.display_name} (${user.role})`));
-    items.push(
-      h("button", { type: "button", class: "link", onclick: () => api.logout().finally(() => navigate("#/jobs")) }, "Log out"),
-    );
+    items.push(h("button", { type: "button", class: "link", onclick: () => logOut(api) }, "Log out"));
   } else {
     items.push(h("a", { href: "#/login" }, "Log in"), h("a", { href: "#/register" }, "Register"));
   }
   replace(document.getElementById("nav"), items);
+}
+
+// Back to the job board once the session has ended, unless the user has gone elsewhere meanwhile
+// (following an invitation link, say): the logout call may take a while.
+function logOut(api) {
+  const from = location.hash;
+  api.logout().finally(() => {
+    if (location.hash === from) navigate("#/jobs");
+  });
 }
 
 export function navigate(hash) {

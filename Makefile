@@ -43,11 +43,12 @@ web-vendor:
 	@cp web/node_modules/chart.js/dist/chart.umd.min.js web/static/vendor/chart.umd.min.js
 	@cp web/node_modules/chart.js/LICENSE.md web/static/vendor/chart.js.LICENSE.md
 
-# Kubernetes (k8s/): regenerate the overlays' KafkaTopics from schemas/topics.py, and check every overlay offline
-# (kustomize build, kubeconform strict against Kubernetes 1.32, the policy tests); tools are installed on first use.
-.PHONY: k8s-topics k8s-check
-k8s-topics: bootstrap
-	@$(PY) -m stack.k8s_topics
+# Kubernetes (k8s/): regenerate the overlays' KafkaTopics from schemas/topics.py and the KafkaUsers and MariaDB
+# grants from jobstream/identities.py, and check every overlay offline (kustomize build, kubeconform strict against
+# Kubernetes 1.32, the policy tests); tools are installed on first use.
+.PHONY: k8s-resources k8s-check
+k8s-resources: bootstrap
+	@$(PY) -m stack.k8s_resources
 
 k8s-check: bootstrap
 	@$(TEST_STACK) $(PY) -m pytest tests/k8s -q

@@ -103,7 +103,7 @@ def job_created(job_id: str) -> dict[str, object]:
 def create_jobs(settings: Settings, job_ids: list[str]) -> None:
     """Open jobs on job.lifecycle, acknowledged, so that the acceptance topology accepts applications to them."""
     event = load_event_schemas()["job_lifecycle"]
-    producer = idempotent_producer(settings.kafka_bootstrap)
+    producer = idempotent_producer(settings.kafka)
     for job_id in job_ids:
         producer.produce(JOB_LIFECYCLE, key=job_id.encode(), value=event.encode(job_created(job_id)))
     flush_all(producer)

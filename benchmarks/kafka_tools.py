@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from benchmarks.servers import python_process
 from jobstream.consumer_offsets import commit_at_end
 from jobstream.partitioning import KEY_PARTITIONER
-from jobstream.settings import Settings
+from jobstream.settings import KafkaClientSettings, Settings
 from schemas.topics import APPLICATION_CREATED, APPLICATION_STAGE_CHANGED, JOB_LIFECYCLE
 
 Offsets = dict[int, int]
@@ -23,15 +23,15 @@ _TIMEOUT_S = 10.0
 _PROVENANCE_HEADER = "jobstream-topology"
 
 
-def reader_consumer(bootstrap: str, **extra: object) -> Consumer:
+def reader_consumer(kafka: KafkaClientSettings, **extra: object) -> Consumer:
     """A consumer to `assign` partitions to; it never commits."""
     # Assigned, never subscribed nor committed: the group id exists only because librdkafka wants one.
-    config = {"bootstrap.servers": bootstrap, "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}", "log_level": 0}
+    config = {**kafka.client_config(), "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}", "log_level": 0}
     return Consumer({**config, "enable.auto.commit": False, **extra})
 
 
 def read_from(
-    bootstrap: str,
+    kafka: KafkaClientSettings,
     topic: str,
     start: Offsets,
     keep: Callable[[Message], bool],
@@ -43,7 +43,7 @@ def read_from(
     """Messages of `topic` from `start` that `keep` accepts, until `done` says so (then `settle_s` more, so a
     duplicate would show) or `timeout_s` passed."""
     isolation = "read_committed" if committed_only else "read_uncommitted"
-    consumer = reader_consumer(bootstrap, **{"isolation.level": isolation})
+    consumer = reader_consumer(kafka, **{"isolation.level": isolation})
     kept: list[Message] = []
     try:
         consumer.assign([TopicPartition(topic, p, offset) for p, offset in start.items()])
@@ -69,10 +69,10 @@ def written_by(message: Message, group: str) -> bool:
     return header(message, _PROVENANCE_HEADER) == group.encode()
 
 
-def idempotent_producer(bootstrap: str, **extra: object) -> Producer:
+def idempotent_producer(kafka: KafkaClientSettings, **extra: object) -> Producer:
     return Producer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka.client_config(),
             "partitioner": KEY_PARTITIONER,
             "enable.idempotence": True,
             "acks": "all",
@@ -111,8 +111,9 @@ def private_acceptance(settings: Settings, workdir: Path) -> Iterator[Acceptance
     """Prepare a group that reads only what is produced from now on; its internal topics and group are deleted
     after. Start its process with `acceptance_process`."""
     group = f"bench-acceptance-{uuid.uuid4().hex[:10]}"
-    commit_at_end(settings.kafka_bootstrap, group, [JOB_LIFECYCLE, APPLICATION_CREATED, APPLICATION_STAGE_CHANGED])
+    commit_at_end(settings.kafka, group, [JOB_LIFECYCLE, APPLICATION_CREATED, APPLICATION_STAGE_CHANGED])
     env = {
+        **settings.kafka.environment(),
         "JOBSTREAM_ACCEPTANCE_GROUP": group,
         "JOBSTREAM_ACCEPTANCE_STATE_DIR": str(workdir / "acceptance-state"),
         "JOBSTREAM_ACCEPTANCE_METRICS_PORT": "0",
@@ -120,7 +121,7 @@ def private_acceptance(settings: Settings, workdir: Path) -> Iterator[Acceptance
     try:
         yield AcceptanceRun(group, env, workdir / "acceptance.log")
     finally:
-        _delete_group_and_internal_topics(settings.kafka_bootstrap, group)
+        _delete_group_and_internal_topics(settings.kafka, group)
 
 
 @contextlib.contextmanager
@@ -130,9 +131,9 @@ def acceptance_process(run: AcceptanceRun) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def scratch_topic(bootstrap: str, partitions: int) -> Iterator[str]:
+def scratch_topic(kafka: KafkaClientSettings, partitions: int) -> Iterator[str]:
     """A topic ``bench-<hex>`` created now and deleted afterwards."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient({**kafka.client_config(), "log_level": 0})
     name = f"bench-{uuid.uuid4().hex[:10]}"
     admin.create_topics([NewTopic(name, partitions, 1)], operation_timeout=30)[name].result()
     try:
@@ -141,8 +142,8 @@ def scratch_topic(bootstrap: str, partitions: int) -> Iterator[str]:
         admin.delete_topics([name], operation_timeout=30)[name].result()
 
 
-def _delete_group_and_internal_topics(bootstrap: str, group: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+def _delete_group_and_internal_topics(kafka: KafkaClientSettings, group: str) -> None:
+    admin = AdminClient({**kafka.client_config(), "log_level": 0})
     internal = [
         name
         for name in admin.list_topics(timeout=_TIMEOUT_S).topics

@@ -71,7 +71,7 @@ def machine(settings: Settings) -> list[str]:
     return [
         f"- machine: {os.cpu_count()} cores, {model}, {platform.platform()}",
         f"- Python {platform.python_version()}; {packages}",
-        f"- Kafka {kafka_version()} (KRaft, {settings.local_kafka_brokers} node(s) at {settings.kafka_bootstrap}); "
+        f"- Kafka {kafka_version()} (KRaft, {settings.local_kafka_brokers} node(s) at {settings.kafka.bootstrap}); "
         f"MariaDB {_mariadb_version(settings)}; Redis {_redis_version(settings)}",
         f"- {_wrk_version()}",
     ]

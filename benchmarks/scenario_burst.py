@@ -94,8 +94,8 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
     naive = _naive_burst(settings, workdir, spec(None))
     with private_acceptance(settings, workdir) as acceptance:
         create_jobs(settings, job_ids)
-        created_start = end_offsets(settings.kafka_bootstrap, APPLICATION_CREATED)
-        decided_start = end_offsets(settings.kafka_bootstrap, APPLICATION_DECIDED)
+        created_start = end_offsets(settings.kafka, APPLICATION_CREATED)
+        decided_start = end_offsets(settings.kafka, APPLICATION_DECIDED)
         port = free_port()
         with (
             http_server("gateway", [], gateway_env(port), workdir / "gateway.log", port) as server,
@@ -172,14 +172,14 @@ def _exactly_once(
     plan: BurstPlan,
 ) -> ExactlyOnce:
     events = load_event_schemas()
-    bootstrap = settings.kafka_bootstrap
+    kafka = settings.kafka
     ours = lambda message: message.key() is not None and message.key().decode() in jobs  # noqa: E731
     created_messages = read_from(
-        bootstrap, APPLICATION_CREATED, created_start, ours, lambda kept: len(kept) >= len(accepted_ids), 30, 2.0
+        kafka, APPLICATION_CREATED, created_start, ours, lambda kept: len(kept) >= len(accepted_ids), 30, 2.0
     )
     created = Counter(events["application_created"].decode(m.value())["application_id"] for m in created_messages)
     decided_messages = read_from(
-        bootstrap,
+        kafka,
         APPLICATION_DECIDED,
         decided_start,
         lambda message: ours(message) and written_by(message, group),

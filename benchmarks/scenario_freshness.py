@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
 from confluent_kafka import TopicPartition
@@ -39,7 +39,7 @@ from benchmarks.scenario_gateway import gateway_env
 from benchmarks.servers import http_server, python_process
 from benchmarks.wrk import LoadResult, LoadSpec, run_wrk
 from jobstream.consumer_offsets import commit_at_end, end_offsets
-from jobstream.settings import Settings
+from jobstream.settings import KafkaClientSettings, Settings
 from schemas import load_event_schemas
 from schemas.topics import APPLICATION_CREATED, APPLICATION_DECIDED, APPLICATION_STAGE_CHANGED
 from sinks.redis.plans import plans
@@ -107,13 +107,13 @@ class FirstSeen:
 class CreatedTail:
     """The baseline: a plain consumer on application.created, stamping each of our applications on arrival."""
 
-    def __init__(self, bootstrap: str, jobs: set[str]) -> None:
+    def __init__(self, kafka: KafkaClientSettings, jobs: set[str]) -> None:
         self.submitted: dict[str, float] = {}
         self.arrived: dict[str, float] = {}
         self._lock = threading.Lock()
         self._event = load_event_schemas()["application_created"]
-        self._consumer = reader_consumer(bootstrap, **{"fetch.wait.max.ms": 10})
-        start = end_offsets(bootstrap, APPLICATION_CREATED)
+        self._consumer = reader_consumer(kafka, **{"fetch.wait.max.ms": 10})
+        start = end_offsets(kafka, APPLICATION_CREATED)
         self._consumer.assign([TopicPartition(APPLICATION_CREATED, p, o) for p, o in start.items()])
         self._jobs = jobs
         self._stop = threading.Event()
@@ -156,9 +156,9 @@ class PrivatePipeline:
 class LagSampler:
     """Samples the total lag of each group every `_LAG_SAMPLE_S` in a side thread."""
 
-    def __init__(self, bootstrap: str, groups: tuple[str, ...]) -> None:
+    def __init__(self, kafka: KafkaClientSettings, groups: tuple[str, ...]) -> None:
         self.samples: dict[str, list[tuple[float, int]]] = {group: [] for group in groups}
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lag-sampler", daemon=True)
 
@@ -182,7 +182,7 @@ class LagSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             for group, samples in self.samples.items():
-                samples.append((time.monotonic(), sum(row.lag for row in group_lag(self._bootstrap, group))))
+                samples.append((time.monotonic(), sum(row.lag for row in group_lag(self._kafka, group))))
             self._stop.wait(_LAG_SAMPLE_S)
 
 
@@ -192,7 +192,7 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
     candidates = 2_000
     warm_profiles(settings, write_tokens(settings, candidates, tokens_file))
     table = Table("End-to-end freshness: 202 -> decision visible in MySQL and Redis, at fixed offered rates")
-    bootstrap = settings.kafka_bootstrap
+    kafka = settings.kafka
     with (
         private_acceptance(settings, workdir) as acceptance,
         scratch_database(settings, migrated=True) as database,
@@ -202,9 +202,10 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
             f"bench-sink-mysql-{uuid.uuid4().hex[:8]}",
             f"bench-sink-redis-{uuid.uuid4().hex[:8]}",
         )
-        commit_at_end(bootstrap, mysql_group, [APPLICATION_DECIDED, APPLICATION_STAGE_CHANGED])
-        commit_at_end(bootstrap, redis_group, list(plans()))
+        commit_at_end(kafka, mysql_group, [APPLICATION_DECIDED, APPLICATION_STAGE_CHANGED])
+        commit_at_end(kafka, redis_group, list(plans()))
         sink_env = {
+            **kafka.environment(),
             "JOBSTREAM_MYSQL_URL": _mysql_url(settings, database),
             "JOBSTREAM_REDIS_URL": redis_url,
             "JOBSTREAM_SINKS_MYSQL_GROUP": mysql_group,
@@ -219,7 +220,7 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
             http_server("gateway", [], gateway_env(port), workdir / "gateway.log", port) as server,
         ):
             pipeline = PrivatePipeline(server.url, database, redis_url, (acceptance.group, mysql_group, redis_group))
-            _wait_stable(bootstrap, list(pipeline.groups), 90)
+            _wait_stable(kafka, list(pipeline.groups), 90)
             steady: dict[int, float] = {}  # offered rate -> accepted/s, for the rates with no lag growing
             for rate in plan.rates:
                 # Fresh jobs per rate, enough that no (candidate, job) pair repeats: a repeat is a duplicate
@@ -234,7 +235,7 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
             fully = [rate for rate, accepted in steady.items() if accepted >= _ACHIEVED_SHARE * rate]
             table.add("highest accepted rate with no lag growing", f"{max(steady.values(), default=0):,.0f}", "/s")
             table.add("highest offered rate fully accepted, no lag growing", f"{max(fully, default=0):,}", "/s")
-        _delete_groups(bootstrap, [mysql_group, redis_group])
+        _delete_groups(kafka, [mysql_group, redis_group])
     table.notes += [
         f"wrk -c{_CONNECTIONS}, paced to each offered rate for {plan.seconds_per_rate:g} s; gateway with default "
         "limits; acceptance + MySQL sink (model applications, scratch database) + Redis sink (scratch db "
@@ -259,7 +260,7 @@ def _measure(
     table: Table,
 ) -> tuple[LoadResult, bool]:
     """One offered rate: its freshness and lag rows in `table`; the load, and whether no group's lag grew."""
-    tail = CreatedTail(settings.kafka_bootstrap, jobs)
+    tail = CreatedTail(settings.kafka, jobs)
     mysql_conn = connect(settings.mysql, pipeline.database)
     redis_client = redis.Redis.from_url(pipeline.redis_url, socket_timeout=5)
 
@@ -275,7 +276,7 @@ def _measure(
         return {app for app, found in zip(pending, pipe.execute(), strict=True) if found}
 
     watchers = [FirstSeen("MySQL", in_mysql, tail.ids), FirstSeen("Redis", in_redis, tail.ids)]
-    lag = LagSampler(settings.kafka_bootstrap, pipeline.groups)
+    lag = LagSampler(settings.kafka, pipeline.groups)
     tail.start()
     for watcher in watchers:
         watcher.start()
@@ -361,9 +362,7 @@ def _mysql_url(settings: Settings, database: str) -> str:
 @contextlib.contextmanager
 def _scratch_redis(settings: Settings) -> Iterator[str]:
     """Redis database `_SCRATCH_REDIS_DB` on the same server, which must be empty; emptied again after."""
-    address = settings.redis
-    auth = f":{quote(address.password, safe='')}@" if address.password else ""
-    url = f"redis://{auth}{address.host}:{address.port}/{_SCRATCH_REDIS_DB}"
+    url = urlunsplit(urlsplit(settings.redis_url)._replace(path=f"/{_SCRATCH_REDIS_DB}"))  # its user and password kept
     with redis.Redis.from_url(url, socket_timeout=5) as client:
         if client.dbsize() != 0:
             raise RuntimeError(f"Redis database {_SCRATCH_REDIS_DB} is not empty: the benchmark will not use it")
@@ -373,11 +372,11 @@ def _scratch_redis(settings: Settings) -> Iterator[str]:
             client.flushdb()
 
 
-def _wait_stable(bootstrap: str, groups: list[str], timeout_s: float) -> None:
+def _wait_stable(kafka: KafkaClientSettings, groups: list[str], timeout_s: float) -> None:
     """Until every group has members and is Stable (its partitions assigned)."""
     from confluent_kafka import ConsumerGroupState
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient({**kafka.client_config(), "log_level": 0})
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         described = {g: f.result() for g, f in admin.describe_consumer_groups(groups).items()}
@@ -387,8 +386,8 @@ def _wait_stable(bootstrap: str, groups: list[str], timeout_s: float) -> None:
     raise RuntimeError(f"consumer groups not stable within {timeout_s:g} s: {groups}")
 
 
-def _delete_groups(bootstrap: str, groups: list[str]) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+def _delete_groups(kafka: KafkaClientSettings, groups: list[str]) -> None:
+    admin = AdminClient({**kafka.client_config(), "log_level": 0})
     time.sleep(1)
     for future in admin.delete_consumer_groups(groups, request_timeout=10).values():
         with contextlib.suppress(Exception):

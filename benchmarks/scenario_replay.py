@@ -100,8 +100,8 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
         APPLICATION_DECIDED
     ].partitions
     with (
-        scratch_topic(settings.kafka_bootstrap, partitions) as topic,
-        scratch_topic(settings.kafka_bootstrap, partitions) as no_stages,
+        scratch_topic(settings.kafka, partitions) as topic,
+        scratch_topic(settings.kafka, partitions) as no_stages,
         scratch_database(settings, migrated=True) as database,
         _capped(plan.cap_s, f"the replay scenario ({plan.events:,} events)"),
     ):
@@ -170,16 +170,14 @@ def _capped(seconds: float, what: str) -> Iterator[None]:
 def _produce(settings: Settings, topic: str, plan: ReplayPlan) -> float:
     """Produce the plan's events, keyed by job_id; returns the seconds it took."""
     decided = load_event_schemas()["application_decided"]
-    producer = idempotent_producer(
-        settings.kafka_bootstrap, **{"linger.ms": 50, "queue.buffering.max.messages": 1_000_000}
-    )
+    producer = idempotent_producer(settings.kafka, **{"linger.ms": 50, "queue.buffering.max.messages": 1_000_000})
     started = time.perf_counter()
     for record in decided_events(plan):
         produce_waiting(producer, topic, str(record["job_id"]).encode(), decided.encode(record))
         producer.poll(0)
     flush_all(producer, timeout_s=120)
     produce_s = time.perf_counter() - started
-    written = sum(end_offsets(settings.kafka_bootstrap, topic).values())
+    written = sum(end_offsets(settings.kafka, topic).values())
     if written != plan.events:
         raise RuntimeError(f"{written:,} of {plan.events:,} events reached {topic}")
     return produce_s
@@ -188,9 +186,7 @@ def _produce(settings: Settings, topic: str, plan: ReplayPlan) -> float:
 def _read_and_decode(settings: Settings, topic: str, events: int) -> float:
     """Seconds to read every event of `topic` and Avro-decode it, as replay reads (its batch, read_committed)."""
     decoder = load_event_schemas()["application_decided"]
-    consumer = reader_consumer(
-        settings.kafka_bootstrap, **{"isolation.level": "read_committed", "enable.partition.eof": True}
-    )
+    consumer = reader_consumer(settings.kafka, **{"isolation.level": "read_committed", "enable.partition.eof": True})
     count = 0
     try:
         pending = set(consumer.list_topics(topic, timeout=10).topics[topic].partitions)

@@ -37,7 +37,7 @@ from benchmarks.kafka_tools import (
 )
 from benchmarks.report import Table, ratio
 from jobstream.consumer_offsets import end_offsets
-from jobstream.settings import Settings
+from jobstream.settings import KafkaClientSettings, Settings
 from schemas import load_event_schemas
 from schemas.topics import APPLICATION_CREATED, APPLICATION_DECIDED, JOB_PARTITIONS
 
@@ -55,23 +55,21 @@ class TopologyPlan:
 
 def run(settings: Settings, workdir: Path, quick: bool) -> Table:
     plan = TopologyPlan.for_mode(quick)
-    bootstrap = settings.kafka_bootstrap
+    kafka = settings.kafka
     with private_acceptance(settings, workdir) as acceptance:
-        input_start = end_offsets(bootstrap, APPLICATION_CREATED)
-        decided_start = end_offsets(bootstrap, APPLICATION_DECIDED)
+        input_start = end_offsets(kafka, APPLICATION_CREATED)
+        decided_start = end_offsets(kafka, APPLICATION_DECIDED)
         job_ids = _produce_input(settings, plan)
-        input_end = end_offsets(bootstrap, APPLICATION_CREATED)
+        input_end = end_offsets(kafka, APPLICATION_CREATED)
         jobs = set(job_ids)
         ours = lambda m: m.key() is not None and m.key().decode() in jobs and written_by(m, acceptance.group)  # noqa: E731
         with acceptance_process(acceptance):
-            timed = _timed_read(bootstrap, decided_start, ours, plan)
-            committed = read_from(
-                bootstrap, APPLICATION_DECIDED, decided_start, ours, lambda k: len(k) >= plan.events, 30
-            )
+            timed = _timed_read(kafka, decided_start, ours, plan)
+            committed = read_from(kafka, APPLICATION_DECIDED, decided_start, ours, lambda k: len(k) >= plan.events, 30)
     topology_rate = ratio(max(0, len(timed.first_seen) - 1), timed.span_s)
-    raw_rate, raw_count = _raw_loop(bootstrap, input_start, input_end, plan)
+    raw_rate, raw_count = _raw_loop(kafka, input_start, input_end, plan)
     commit_s = settings.acceptance.commit_interval_ms / 1000
-    eos_rate, eos_count = _raw_loop(bootstrap, input_start, input_end, plan, commit_interval_s=commit_s)
+    eos_rate, eos_count = _raw_loop(kafka, input_start, input_end, plan, commit_interval_s=commit_s)
     table = Table(f"Topology efficiency: {plan.events:,} application.created events over {plan.jobs} open jobs")
     table.add("acceptance topology: decisions/s (first to last output)", topology_rate, "msg/s")
     table.add("acceptance topology: decided (read_committed) / input", f"{_unique(committed):,} / {plan.events:,}", "")
@@ -94,7 +92,7 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
 
 def _produce_input(settings: Settings, plan: TopologyPlan) -> list[str]:
     events = load_event_schemas()
-    producer = idempotent_producer(settings.kafka_bootstrap, **{"linger.ms": 20})
+    producer = idempotent_producer(settings.kafka, **{"linger.ms": 20})
     job_ids = [str(uuid.uuid4()) for _ in range(plan.jobs)]
     create_jobs(settings, job_ids)
     created = events["application_created"]
@@ -125,11 +123,13 @@ class _Timed:
         return max(times) - min(times) if len(self.first_seen) > 1 else 0.0
 
 
-def _timed_read(bootstrap: str, start: dict[int, int], keep: Callable[[Message], bool], plan: TopologyPlan) -> _Timed:
+def _timed_read(
+    kafka: KafkaClientSettings, start: dict[int, int], keep: Callable[[Message], bool], plan: TopologyPlan
+) -> _Timed:
     """When each decision first became readable (uncommitted), until all are in or the timeout passed."""
     decided = load_event_schemas()["application_decided"]
     first_seen: dict[str, float] = {}
-    consumer = reader_consumer(bootstrap, **{"isolation.level": "read_uncommitted"})
+    consumer = reader_consumer(kafka, **{"isolation.level": "read_uncommitted"})
     try:
         consumer.assign([TopicPartition(APPLICATION_DECIDED, p, offset) for p, offset in start.items()])
         deadline = time.monotonic() + plan.timeout_s
@@ -148,7 +148,7 @@ def _unique(messages: list[Message]) -> int:
 
 
 def _raw_loop(
-    bootstrap: str,
+    kafka: KafkaClientSettings,
     start: dict[int, int],
     end: dict[int, int],
     plan: TopologyPlan,
@@ -163,12 +163,12 @@ def _raw_loop(
     exactly_once = commit_interval_s is not None
     group = f"bench-rawloop-{uuid.uuid4().hex[:8]}"
     event = load_event_schemas()["application_created"]
-    with scratch_topic(bootstrap, JOB_PARTITIONS) as topic:
-        consumer = reader_consumer(bootstrap, **{"fetch.wait.max.ms": 50, "group.id": group})
+    with scratch_topic(kafka, JOB_PARTITIONS) as topic:
+        consumer = reader_consumer(kafka, **{"fetch.wait.max.ms": 50, "group.id": group})
         extra: dict[str, object] = {"linger.ms": 5}
         if exactly_once:
             extra["transactional.id"] = group
-        producer = idempotent_producer(bootstrap, **extra)
+        producer = idempotent_producer(kafka, **extra)
         copied = 0
         try:
             consumer.assign([TopicPartition(APPLICATION_CREATED, p, start[p]) for p in remaining])
@@ -198,7 +198,7 @@ def _raw_loop(
         finally:
             consumer.close()
             if exactly_once:
-                _delete_group(bootstrap, group)
+                _delete_group(kafka, group)
     return ratio(copied, finished - (started or finished)), copied
 
 
@@ -208,8 +208,8 @@ def _commit(producer: Producer, consumer: Consumer) -> None:
     producer.commit_transaction(30)
 
 
-def _delete_group(bootstrap: str, group: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+def _delete_group(kafka: KafkaClientSettings, group: str) -> None:
+    admin = AdminClient({**kafka.client_config(), "log_level": 0})
     for future in admin.delete_consumer_groups([group], request_timeout=10).values():
         with contextlib.suppress(KafkaException):
             future.result()

@@ -16,7 +16,7 @@ from jobstream.settings import Settings
 
 def main() -> int:
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(identity="gateway")
     except SettingsError as error:
         print(f"gateway: {error}", file=sys.stderr)
         return 2

@@ -140,7 +140,7 @@ def _clients(settings: Settings, metrics: GatewayMetrics, resources: contextlib.
         spec.name: events[spec.event] for spec in topic_catalog(settings.topic_replication_factor) if spec.event
     }
     producer = EventProducer(
-        settings.kafka_bootstrap,
+        settings.kafka,
         topic_events,
         ack_timeout_s=gw.produce_timeout_ms / 1000,
         retry_after_s=gw.retry_after_s,

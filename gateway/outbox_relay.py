@@ -27,7 +27,7 @@ from gateway.outbox_metrics import OutboxMetrics
 from jobstream.errors import JobstreamError, SettingsError
 from jobstream.partitioning import KEY_PARTITIONER
 from jobstream.process_metrics import process_registry
-from jobstream.settings import OutboxSettings, Settings
+from jobstream.settings import KafkaClientSettings, OutboxSettings, Settings
 from state.migrate import connect
 
 LOCK_NAME = "jobstream.outbox_relay"
@@ -51,10 +51,10 @@ class OutboxRow:
     age_s: float
 
 
-def make_producer(bootstrap: str, delivery_timeout_ms: int) -> Producer:
+def make_producer(kafka: KafkaClientSettings, delivery_timeout_ms: int) -> Producer:
     return Producer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka.client_config(),
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
@@ -151,7 +151,7 @@ def run(settings: Settings, stop: threading.Event, metrics: OutboxMetrics | None
     metrics = metrics or OutboxMetrics(CollectorRegistry())
     outbox: OutboxSettings = settings.outbox
     idle_s = outbox.poll_interval_ms / 1000
-    producer = make_producer(settings.kafka_bootstrap, outbox.delivery_timeout_ms)
+    producer = make_producer(settings.kafka, outbox.delivery_timeout_ms)
     connection: pymysql.Connection | None = None
     while not stop.is_set():
         try:
@@ -168,7 +168,7 @@ def run(settings: Settings, stop: threading.Event, metrics: OutboxMetrics | None
                 stop.wait(idle_s)
         except FatalProducerError:
             metrics.failed("kafka")
-            producer = make_producer(settings.kafka_bootstrap, outbox.delivery_timeout_ms)
+            producer = make_producer(settings.kafka, outbox.delivery_timeout_ms)
         except (pymysql.MySQLError, KafkaException) as error:
             log.warning("outbox relay round failed, retrying: %s", error)
             metrics.failed("mysql" if isinstance(error, pymysql.MySQLError) else "kafka")
@@ -184,7 +184,7 @@ def run(settings: Settings, stop: threading.Event, metrics: OutboxMetrics | None
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(identity="outbox-relay")
     except SettingsError as error:
         print(f"outbox relay: {error}", file=sys.stderr)
         return 2
@@ -197,7 +197,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     metrics = OutboxMetrics(process_registry())
     metrics.serve(settings.outbox.metrics_port)
-    log.info("relaying the outbox to Kafka at %s", settings.kafka_bootstrap)
+    log.info("relaying the outbox to Kafka at %s", settings.kafka.bootstrap)
     run(settings, stop, metrics)
     return 0
 

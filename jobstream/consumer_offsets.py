@@ -15,6 +15,7 @@ from typing import TypeVar
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from jobstream.errors import JobstreamError
+from jobstream.settings import KafkaClientSettings
 
 T = TypeVar("T")
 
@@ -39,9 +40,9 @@ class CoordinatorUnavailableError(JobstreamError):
     """A group coordinator or a partition leader kept answering with a transient error past the deadline."""
 
 
-def end_offsets(bootstrap: str, topic: str, timeout_s: float = _COORDINATOR_WAIT_S) -> dict[int, int]:
+def end_offsets(kafka: KafkaClientSettings, topic: str, timeout_s: float = _COORDINATOR_WAIT_S) -> dict[int, int]:
     """The high watermark of every partition of `topic`, retried while a partition's leader moves."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": _PROBE_GROUP, "log_level": 0})
+    consumer = Consumer({**kafka.client_config(), "group.id": _PROBE_GROUP, "log_level": 0})
     try:
         partitions = consumer.list_topics(topic, timeout=_TIMEOUT_S).topics[topic].partitions
         return {
@@ -77,23 +78,23 @@ def _retrying(call: Callable[[], T], what: str, timeout_s: float) -> T:
         delay_s = min(delay_s * 2, 2.0)
 
 
-def commit_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+def commit_at_end(kafka: KafkaClientSettings, group: str, topics: list[str]) -> None:
     """Give `group` committed offsets at the current end of `topics`: it will read only what comes next."""
     offsets = [
         TopicPartition(topic, partition, high)
         for topic in topics
-        for partition, high in end_offsets(bootstrap, topic).items()
+        for partition, high in end_offsets(kafka, topic).items()
     ]
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+    consumer = Consumer({**kafka.client_config(), "group.id": group, "log_level": 0})
     try:
         commit_offsets(consumer, offsets)
     finally:
         consumer.close()
 
 
-def wait_for_group_coordinator(bootstrap: str, topic: str, timeout_s: float = _COORDINATOR_WAIT_S) -> None:
+def wait_for_group_coordinator(kafka: KafkaClientSettings, topic: str, timeout_s: float = _COORDINATOR_WAIT_S) -> None:
     """Commit a probe group's offsets on `topic` until the coordinator takes it (creating `__consumer_offsets`)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": _PROBE_GROUP, "log_level": 0})
+    consumer = Consumer({**kafka.client_config(), "group.id": _PROBE_GROUP, "log_level": 0})
     try:
         commit_offsets(consumer, [TopicPartition(topic, 0, 0)], timeout_s)
     finally:

@@ -32,6 +32,7 @@ from quixstreams.models import Row, Topic
 
 from jobstream.errors import DependencyUnavailable
 from jobstream.failures import FailureKind, classify, describe
+from jobstream.settings import KafkaClientSettings
 from schemas.avro import EventSchema, Record
 from schemas.errors import SchemaError, UnknownWriterSchemaError
 from schemas.topics import DEAD_LETTER
@@ -190,10 +191,10 @@ class DeadLetterProducer:
     lost: at worst, after a crash, the batch is written again and its letters sent twice.
     """
 
-    def __init__(self, bootstrap: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, kafka: KafkaClientSettings, *, timeout_s: float = 10.0) -> None:
         self._producer = Producer(
             {
-                "bootstrap.servers": bootstrap,
+                **kafka.client_config(),
                 "enable.idempotence": True,
                 "acks": "all",
                 "message.timeout.ms": int(timeout_s * 1000),

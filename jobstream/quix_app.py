@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Literal
 
 from quixstreams import Application
+from quixstreams.kafka.configuration import ConnectionConfig
 
 from jobstream.dead_letter import DeadLetterOnError, DeadLetterProducer
 from jobstream.partitioning import KEY_PARTITIONER
+from jobstream.settings import KafkaClientSettings
 from jobstream.stage_metrics import STATISTICS_INTERVAL_MS, StageMetrics
 
 # Quix checks whether a checkpoint is due only between polls, and a topology that concatenates topics reads with
@@ -25,7 +27,7 @@ POLL_TIMEOUT_S = 0.05
 
 
 def build_application(
-    bootstrap: str,
+    kafka: KafkaClientSettings,
     *,
     consumer_group: str,
     state_dir: Path,
@@ -42,7 +44,7 @@ def build_application(
 ) -> Application:
     """An Application for one stage; the caller adds its dataframes and runs it (through `run_stage`)."""
     return Application(
-        broker_address=bootstrap,
+        broker_address=ConnectionConfig.from_librdkafka_dict(kafka.client_config()),
         consumer_group=consumer_group,
         auto_offset_reset="earliest",
         processing_guarantee=processing_guarantee,
@@ -62,5 +64,5 @@ def build_application(
         # Quix's own default today, named so that an upgrade cannot move keys off their joined partitions.
         producer_extra_config={"partitioner": KEY_PARTITIONER, **(producer_config or {})},
         on_message_processed=metrics.message_processed,
-        on_processing_error=DeadLetterOnError(DeadLetterProducer(bootstrap), consumer_group, metrics.poison),
+        on_processing_error=DeadLetterOnError(DeadLetterProducer(kafka), consumer_group, metrics.poison),
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from jobstream.errors import SettingsError
+from jobstream.identities import IDENTITIES, Identity, local_password
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("development", "production")
@@ -58,6 +59,55 @@ class RedisAddress:
     port: int
     db: int
     password: str | None = field(repr=False)
+    # An ACL user (Redis 6+); None authenticates as `default`.
+    username: str | None = None
+
+
+KAFKA_SECURITY_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+
+
+@dataclass(frozen=True)
+class KafkaClientSettings:
+    """How this process reaches Kafka: the bootstrap servers and its own SASL/SCRAM identity."""
+
+    bootstrap: str
+    security_protocol: str
+    sasl_mechanism: str
+    username: str
+    password: str = field(repr=False)
+    # The CA that signed the brokers' certificates, for SASL_SSL (a Strimzi cluster's CA); None trusts the system's.
+    ssl_ca_location: str | None = None
+
+    def client_config(self) -> dict[str, str]:
+        """The librdkafka settings every Producer, Consumer and AdminClient of this process starts from."""
+        config = {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": self.security_protocol,
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.username,
+            "sasl.password": self.password,
+        }
+        if self.ssl_ca_location is not None:
+            config["ssl.ca.location"] = self.ssl_ca_location
+        return config
+
+    def environment(self) -> dict[str, str]:
+        """The JOBSTREAM_KAFKA_* variables that make a child process reach Kafka as these settings do.
+
+        Tests and benchmarks run stages in consumer groups of their own, which the service identities' ACLs do not
+        grant: such a process authenticates as its parent does (on the local stack, the superuser `admin`).
+        """
+        env = {
+            "JOBSTREAM_KAFKA_BOOTSTRAP": self.bootstrap,
+            "JOBSTREAM_KAFKA_SECURITY_PROTOCOL": self.security_protocol,
+            "JOBSTREAM_KAFKA_SASL_MECHANISM": self.sasl_mechanism,
+            "JOBSTREAM_KAFKA_USERNAME": self.username,
+            "JOBSTREAM_KAFKA_PASSWORD": self.password,
+        }
+        if self.ssl_ca_location is not None:
+            env["JOBSTREAM_KAFKA_SSL_CA_LOCATION"] = self.ssl_ca_location
+        return env
 
 
 @dataclass(frozen=True)
@@ -260,9 +310,11 @@ class WebSettings:
 @dataclass(frozen=True)
 class Settings:
     # JOBSTREAM_ENV: "development" (the default) or "production", which refuses the conveniences of the local stack
-    # (generated JWT keys).
+    # (generated JWT keys, development passwords).
     environment: str
-    kafka_bootstrap: str
+    # Which service identity this process is (jobstream/identities.py): its credentials' local defaults.
+    identity: str
+    kafka: KafkaClientSettings
     mysql: MySQLAddress
     mysql_url: str = field(repr=False)
     redis: RedisAddress
@@ -288,17 +340,31 @@ class Settings:
     web: WebSettings
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate every setting; a bad value raises SettingsError naming its variable."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, identity: str = "admin") -> Settings:
+        """Read and validate every setting; a bad value raises SettingsError naming its variable.
+
+        `identity` is the service this process runs as (jobstream/identities.py); it picks the local stack's
+        development credentials when JOBSTREAM_KAFKA_USERNAME/_PASSWORD, JOBSTREAM_MYSQL_URL and
+        JOBSTREAM_REDIS_URL are not set. Production must set those of every store the identity uses.
+        """
         env = os.environ if environ is None else environ
         reader = _Reader(env)
         environment = reader.choice("JOBSTREAM_ENV", "development", ENVIRONMENTS)
         stack_name = reader.choice("JOBSTREAM_STACK", "dev", tuple(LOCAL_STACKS))
         stack = LOCAL_STACKS[stack_name]
+        if identity not in IDENTITIES:
+            raise SettingsError("identity", f"expected one of {', '.join(IDENTITIES)}, got {identity!r}")
+        service = IDENTITIES[identity]
+        if environment == "production":
+            _require_credentials(reader, service)
+        password = local_password(service.name)
         mysql_url = reader.text(
-            "JOBSTREAM_MYSQL_URL", f"mysql://jobstream:jobstream@127.0.0.1:{stack.mysql_port}/jobstream"
+            "JOBSTREAM_MYSQL_URL",
+            f"mysql://{service.mysql_user}:{password}@127.0.0.1:{stack.mysql_port}/jobstream",
         )
-        redis_url = reader.text("JOBSTREAM_REDIS_URL", f"redis://127.0.0.1:{stack.redis_port}/0")
+        redis_url = reader.text(
+            "JOBSTREAM_REDIS_URL", f"redis://{service.name}:{password}@127.0.0.1:{stack.redis_port}/0"
+        )
         gateway = _gateway_settings(reader)
         web = _web_settings(reader, gateway)
         if reader.optional_text("JOBSTREAM_GATEWAY_CORS_ORIGINS") is None and environment == "development":
@@ -306,8 +372,19 @@ class Settings:
             gateway = dataclasses.replace(gateway, cors_origins=web.origins)
         settings = cls(
             environment=environment,
-            kafka_bootstrap=_bootstrap(
-                "JOBSTREAM_KAFKA_BOOTSTRAP", reader.text("JOBSTREAM_KAFKA_BOOTSTRAP", f"127.0.0.1:{stack.kafka_port}")
+            identity=service.name,
+            kafka=KafkaClientSettings(
+                bootstrap=_bootstrap(
+                    "JOBSTREAM_KAFKA_BOOTSTRAP",
+                    reader.text("JOBSTREAM_KAFKA_BOOTSTRAP", f"127.0.0.1:{stack.kafka_port}"),
+                ),
+                security_protocol=reader.choice(
+                    "JOBSTREAM_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT", KAFKA_SECURITY_PROTOCOLS
+                ),
+                sasl_mechanism=reader.choice("JOBSTREAM_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", KAFKA_SASL_MECHANISMS),
+                username=reader.text("JOBSTREAM_KAFKA_USERNAME", service.name),
+                password=reader.text("JOBSTREAM_KAFKA_PASSWORD", password),
+                ssl_ca_location=reader.optional_text("JOBSTREAM_KAFKA_SSL_CA_LOCATION"),
             ),
             mysql=_mysql_address("JOBSTREAM_MYSQL_URL", mysql_url),
             mysql_url=mysql_url,
@@ -393,6 +470,22 @@ class _Reader:
             upper = "" if maximum is None else f" and at most {maximum}"
             raise SettingsError(name, f"expected an integer of at least {minimum}{upper}, got {value}")
         return value
+
+
+def _require_credentials(reader: _Reader, service: Identity) -> None:
+    """In production every store the identity uses needs its credentials set: no development password is used."""
+    needed = [
+        *(["JOBSTREAM_KAFKA_USERNAME", "JOBSTREAM_KAFKA_PASSWORD"] if service.uses_kafka else []),
+        *(["JOBSTREAM_MYSQL_URL"] if service.uses_mysql else []),
+        *(["JOBSTREAM_REDIS_URL"] if service.uses_redis else []),
+    ]
+    for variable in needed:
+        if reader.optional_text(variable) is None:
+            raise SettingsError(
+                variable,
+                f"must be set when JOBSTREAM_ENV=production (the {service.name} identity's own credentials); "
+                "development passwords are the local stack's only",
+            )
 
 
 def _local_dir(reader: _Reader) -> Path:
@@ -691,7 +784,7 @@ def _mysql_address(variable: str, url: str) -> MySQLAddress:
 
 
 def _redis_address(variable: str, url: str) -> RedisAddress:
-    expected = "expected redis://[:password@]host:port/db"
+    expected = "expected redis://[user:password@]host:port/db"
     shown = redact_url(url)
     try:
         parts = urlsplit(url)
@@ -711,4 +804,5 @@ def _redis_address(variable: str, url: str) -> RedisAddress:
         port=port,
         db=int(db_text),
         password=unquote(parts.password) if parts.password else None,
+        username=unquote(parts.username) if parts.username else None,
     )

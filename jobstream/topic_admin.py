@@ -133,8 +133,8 @@ def main() -> int:
     from schemas.topics import topic_catalog
 
     try:
-        settings = Settings.from_env()
-        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+        settings = Settings.from_env(identity="topic-reconciler")
+        admin = AdminClient(settings.kafka.client_config())
         changes = reconcile_topics(
             admin, topic_catalog(settings.topic_replication_factor), settings.topic_min_insync_replicas
         )

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings.from_env()
+    settings = Settings.from_env(identity=f"sink-{args.target}")
     sinks = settings.sinks
     registry = process_registry()
     # Built once per process, outside `build`: a rebuilt Application keeps counting into the same series.

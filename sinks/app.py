@@ -42,7 +42,7 @@ def build_mysql_application(
     retry = RetryPolicy.from_settings(settings.sinks)
     group = settings.sinks.mysql_group
     app = _application(settings, group, metrics)
-    dead_letters = DeadLetterProducer(settings.kafka_bootstrap)
+    dead_letters = DeadLetterProducer(settings.kafka)
     chosen = read_models() if models is None else {name: read_models()[name] for name in models}
     for model in chosen.values():
         for mapping in model.mappings:
@@ -61,7 +61,7 @@ def build_redis_application(settings: Settings, metrics: StageMetrics, sink_metr
     retry = RetryPolicy.from_settings(settings.sinks)
     group = settings.sinks.redis_group
     app = _application(settings, group, metrics)
-    dead_letters = DeadLetterProducer(settings.kafka_bootstrap)
+    dead_letters = DeadLetterProducer(settings.kafka)
     for topic, plan in plans().items():
         event = _event(settings, topic)
         rejected = DeadLetterRejected(dead_letters, topic, event, group, settings.sinks.backpressure_s, metrics.poison)
@@ -75,7 +75,7 @@ def build_redis_application(settings: Settings, metrics: StageMetrics, sink_metr
 def _application(settings: Settings, group: str, metrics: StageMetrics) -> Application:
     sinks: SinkSettings = settings.sinks
     return build_application(
-        settings.kafka_bootstrap,
+        settings.kafka,
         consumer_group=group,
         state_dir=settings.local_dir / "state" / group,
         metrics=metrics,

@@ -2,6 +2,12 @@
 
 Node i (1-based) listens on ``base_port + 2(i-1)`` for clients and the next port for the controller
 quorum, and keeps its data under ``<root>/node-<i>``. Storage is formatted once and kept across restarts.
+
+Every connection authenticates and every request is authorized (StandardAuthorizer, no ACL means no access):
+clients with SASL/SCRAM-SHA-512 as their service identity (jobstream/identities.py, provisioned by
+stack/identities.py), the nodes among themselves and the stack's provisioning with SASL/PLAIN as `broker`, the one
+user the PLAIN login module knows and a superuser. SCRAM credentials live in the cluster metadata, so something
+must log in before any exist: that is `broker`.
 """
 
 from __future__ import annotations
@@ -19,9 +25,16 @@ from confluent_kafka.admin import AdminClient
 
 from stack import processes
 from stack.errors import StackError
+from stack.identities import provision_kafka
 
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 LOG4J_CONFIG = Path(__file__).resolve().parent / "kafka" / "log4j2.properties"
+BROKER_USER = "broker"
+BROKER_PASSWORD = "broker-local-password"
+_PLAIN_LOGIN = (
+    "org.apache.kafka.common.security.plain.PlainLoginModule required "
+    f'username="{BROKER_USER}" password="{BROKER_PASSWORD}" user_{BROKER_USER}="{BROKER_PASSWORD}";'
+)
 _JVM_FLAGS = [
     "-server",
     "-XX:+UseG1GC",
@@ -133,6 +146,16 @@ class KafkaCluster:
     def bootstrap(self) -> str:
         return ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
 
+    def broker_client_config(self) -> dict[str, str]:
+        """librdkafka settings to connect as the `broker` superuser (the stack's own provisioning)."""
+        return {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "PLAIN",
+            "sasl.username": BROKER_USER,
+            "sasl.password": BROKER_PASSWORD,
+        }
+
     @property
     def heap(self) -> str:
         # One broker gets the release script's 1 GiB; several share a 2-core machine.
@@ -150,7 +173,7 @@ class KafkaCluster:
         return pids
 
     def start(self, timeout_s: float = 120.0) -> None:
-        """Start every node not running yet and wait until all brokers are registered."""
+        """Start every node not running yet, wait until all brokers are registered, provision the identities."""
         lib_dir = resolve_jars(self.jar_cache)
         cluster_id = self._cluster_id()
         running = self.running_pids()
@@ -169,6 +192,7 @@ class KafkaCluster:
             timeout_s,
             self.nodes[0].logs_dir / "server.log",
         )
+        provision_kafka(self.broker_client_config())
 
     def start_node(self, node_id: int, lib_dir: Path | None = None) -> None:
         node = self.node(node_id)
@@ -198,7 +222,7 @@ class KafkaCluster:
 
     def broker_ids(self) -> list[int]:
         try:
-            admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 2000, "log_level": 0})
+            admin = AdminClient({**self.broker_client_config(), "socket.timeout.ms": 2000, "log_level": 0})
             description = admin.describe_cluster(request_timeout=2).result()
         except Exception:
             return []
@@ -241,11 +265,22 @@ class KafkaCluster:
             "process.roles": "broker,controller",
             "node.id": node.node_id,
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "listeners": f"CLIENT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+            "advertised.listeners": f"CLIENT://127.0.0.1:{node.port}",
+            "inter.broker.listener.name": "CLIENT",
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT",
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.client.sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+            "listener.name.client.plain.sasl.jaas.config": _PLAIN_LOGIN,
+            "listener.name.client.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": _PLAIN_LOGIN,
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{BROKER_USER};User:admin",
             "log.dirs": node.data_dir,
             "num.partitions": 1,
             "auto.create.topics.enable": "false",

@@ -17,6 +17,7 @@ from jobstream.topic_admin import reconcile_topics
 from schemas.topics import topic_catalog
 from stack import processes
 from stack.errors import StackError
+from stack.identities import local_mysql_statements, provision_kafka, wait_until_authenticated
 from stack.kafka import KafkaCluster, kafka_version
 from stack.mariadb import LocalMariaDB
 from stack.prometheus import prometheus_binary
@@ -31,7 +32,7 @@ _LOOPBACK = {"127.0.0.1", "localhost"}
 def local_kafka(settings: Settings, brokers: int | None = None) -> KafkaCluster:
     """The local cluster; each size keeps its own folder, since a KRaft quorum's voters are fixed."""
     brokers = brokers or settings.local_kafka_brokers
-    first = urlsplit("//" + settings.kafka_bootstrap.split(",")[0].strip())
+    first = urlsplit("//" + settings.kafka.bootstrap.split(",")[0].strip())
     return KafkaCluster(
         root=settings.local_dir / f"kafka-{brokers}",
         jar_cache=settings.jar_cache,
@@ -48,19 +49,22 @@ def up(settings: Settings) -> None:
     wanted_ids = [node.node_id for node in kafka.nodes]
     if kafka_ids and kafka_ids != wanted_ids:
         raise StackError(
-            f"Kafka at {settings.kafka_bootstrap} has brokers {kafka_ids}, not the {len(wanted_ids)} "
+            f"Kafka at {settings.kafka.bootstrap} has brokers {kafka_ids}, not the {len(wanted_ids)} "
             "asked for; stop it first with `make down`"
         )
     if not kafka_ids:
         if urlsplit("//" + kafka.bootstrap.split(",")[0]).hostname not in _LOOPBACK:
-            raise StackError(f"Kafka at {settings.kafka_bootstrap} does not answer")
+            raise StackError(f"Kafka at {settings.kafka.bootstrap} does not answer")
         kafka.start()
         kafka_ids = kafka.broker_ids()
         kafka_note = "started"
     version = kafka_version() if kafka.running_pids() else "external"
-    _print("kafka", f"{version} KRaft, brokers {kafka_ids} at {settings.kafka_bootstrap} ({kafka_note})")
+    _print("kafka", f"{version} KRaft, brokers {kafka_ids} at {settings.kafka.bootstrap} ({kafka_note})")
+    # Again on a reused cluster: the catalog may have changed since it started.
+    _print("identities", f"kafka: {provision_kafka(kafka.broker_client_config())}")
+    wait_until_authenticated(settings.kafka.client_config())
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(settings.kafka.client_config())
     catalog = topic_catalog(settings.topic_replication_factor)
     changes = reconcile_topics(admin, catalog, settings.topic_min_insync_replicas)
     for change in changes:
@@ -68,13 +72,19 @@ def up(settings: Settings) -> None:
     _print("topics", ", ".join(f"{spec.name}({spec.partitions})" for spec in catalog))
     # Readiness includes the group coordinator: on a fresh broker the first commit creates and loads
     # __consumer_offsets, and every consumer started before that is done gets COORDINATOR_LOAD_IN_PROGRESS.
-    wait_for_group_coordinator(settings.kafka_bootstrap, catalog[0].name)
+    wait_for_group_coordinator(settings.kafka, catalog[0].name)
 
-    mariadb = LocalMariaDB(settings.mysql, settings.local_dir / "mariadb").up()
+    mariadb_server = LocalMariaDB(settings.mysql, settings.local_dir / "mariadb")
+    mariadb = mariadb_server.up()
     with connect(settings.mysql) as connection:
         migrations = load_migrations()
         applied = apply_migrations(connection, migrations)
     latest = migrations[-1].name if migrations else "none"
+    # Grants name tables, so they follow the migrations; a server the stack did not start keeps its own users.
+    if mariadb_server.private:
+        statements = local_mysql_statements(settings.mysql.database)
+        mariadb_server.run_as_admin(statements)
+        _print("identities", f"mariadb: {sum(s.startswith('GRANT') for s in statements)} grants")
     _print(
         "mariadb",
         f"{mariadb.version} at {settings.mysql.host}:{settings.mysql.port}/{settings.mysql.database} "
@@ -129,7 +139,7 @@ def _down(settings: Settings) -> None:
 
 def status(settings: Settings) -> None:
     kafka = local_kafka(settings)
-    _print("kafka", f"brokers {kafka.broker_ids() or 'none'} at {settings.kafka_bootstrap}")
+    _print("kafka", f"brokers {kafka.broker_ids() or 'none'} at {settings.kafka.bootstrap}")
     mariadb = LocalMariaDB(settings.mysql, settings.local_dir / "mariadb").version()
     _print("mariadb", mariadb or "not answering")
     redis_version = LocalRedis(settings.redis, settings.local_dir / "redis").version()

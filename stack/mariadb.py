@@ -60,6 +60,15 @@ class LocalMariaDB:
     def down(self) -> bool:
         return bool(processes.stop([self.pid_file], grace_s=60))
 
+    @property
+    def private(self) -> bool:
+        """Whether this is the stack's own server (whose admin account the stack may use)."""
+        return processes.read_pid(self.pid_file) is not None
+
+    def run_as_admin(self, statements: list[str]) -> None:
+        """Run statements as the server's OS-user admin (user and grant management), in one session."""
+        self._admin(";".join(statements))
+
     def version(self) -> str | None:
         try:
             connection = pymysql.connect(
@@ -126,7 +135,7 @@ class LocalMariaDB:
         a = self.address
         for host in ("localhost", "127.0.0.1"):
             self._admin(
-                f"CREATE USER IF NOT EXISTS '{a.user}'@'{host}' IDENTIFIED BY '{_escape(a.password)}';"
+                f"CREATE OR REPLACE USER '{a.user}'@'{host}' IDENTIFIED BY '{_escape(a.password)}';"
                 f"GRANT ALL PRIVILEGES ON `{a.database}%`.* TO '{a.user}'@'{host}';"
             )
         self._admin(f"CREATE DATABASE IF NOT EXISTS `{a.database}`")

@@ -3,9 +3,12 @@ applications through its gateway, and the faults production causes: SIGSTOP, SIG
 
 The platform gets consumer groups committed at the current end of their inputs, a scratch database, a Redis
 database, a local directory and free ports of its own, so it decides only the applications its load sends and
-touches nothing `make run` shows. The load is a few threads posting unique (candidate, job) applications at a
-steady rate, each retried with its Idempotency-Key after a 503, 429 or a dropped connection, as a client would;
-every 202 is remembered, and `converged` proves each of them decided exactly once and visible in MySQL.
+touches nothing `make run` shows. Each process reaches Kafka as its own service identity, under its production
+ACLs (its groups are inside its identity's namespace); the scratch database and Redis database are the admin's.
+
+The load is a few threads posting unique (candidate, job) applications at a steady rate, each retried with its
+Idempotency-Key after a 503, 429 or a dropped connection, as a client would; every 202 is remembered, and
+`converged` proves each of them decided exactly once and visible in MySQL.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import pymysql
 import redis
 
 from jobstream.consumer_offsets import commit_at_end
-from jobstream.settings import PROJECT_ROOT, Settings
+from jobstream.settings import PROJECT_ROOT, KafkaClientSettings, Settings
 from stack.processes import free_port
 from stack.supervisor import read_state
 from tests.e2e_harness import APPLICATION_BODY, MYSQL_SINK_TOPICS, REDIS_SINK_TOPICS, count_ids, mysql_url, wait_for
@@ -58,26 +61,43 @@ PORTS = (
 )
 
 
+def default_groups(settings: Settings) -> dict[str, str]:
+    """Each stage's default consumer group, by the variable that overrides it."""
+    return {
+        "JOBSTREAM_ACCEPTANCE_GROUP": settings.acceptance.consumer_group,
+        "JOBSTREAM_ANALYTICS_GROUP": settings.analytics.topology.consumer_group,
+        "JOBSTREAM_NOTIFICATIONS_GROUP": settings.notifications.topology.consumer_group,
+        "JOBSTREAM_SINKS_MYSQL_GROUP": settings.sinks.mysql_group,
+        "JOBSTREAM_SINKS_REDIS_GROUP": settings.sinks.redis_group,
+    }
+
+
 class Platform:
     """`python -m stack.supervisor --procfile Procfile` with an environment of its own (see the module docstring)."""
 
-    def __init__(self, settings: Settings, workdir: Path, database: str, redis_db: int, bootstrap: str) -> None:
+    def __init__(
+        self, settings: Settings, workdir: Path, database: str, redis_db: int, kafka: KafkaClientSettings
+    ) -> None:
         self.settings = settings
         self.workdir = workdir
         self.database = database
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.local_dir = workdir / "local"
         self.redis_url = settings.redis_url.rsplit("/", 1)[0] + f"/{redis_db}"
         ports = {name: str(free_port()) for name in PORTS}
         # The retry stage serves its metrics on the fresh stage's port + 1.
         notifications_port = _free_pair()
         webhooks = free_port()
-        self.groups = {variable: f"chaos-{variable.lower()}-{uuid.uuid4().hex[:8]}" for variable in GROUP_INPUTS}
+        # Groups of its own, each inside its identity's namespace (`<default group>.chaos-<hex>`): every process
+        # reaches Kafka as its service identity, with the ACLs it has in production.
+        run = uuid.uuid4().hex[:8]
+        self.groups = {variable: f"{default_groups(settings)[variable]}.chaos-{run}" for variable in GROUP_INPUTS}
+        inherited = {name: value for name, value in os.environ.items() if not name.startswith("JOBSTREAM_KAFKA_")}
         self.env = {
-            **os.environ,
+            **inherited,
             "PYTHONUNBUFFERED": "1",
             "JOBSTREAM_LOCAL_DIR": str(self.local_dir),
-            "JOBSTREAM_KAFKA_BOOTSTRAP": bootstrap,
+            "JOBSTREAM_KAFKA_BOOTSTRAP": kafka.bootstrap,
             "JOBSTREAM_MYSQL_URL": mysql_url(settings.mysql, database),
             "JOBSTREAM_REDIS_URL": self.redis_url,
             "JOBSTREAM_NOTIFICATIONS_METRICS_PORT": str(notifications_port),
@@ -97,8 +117,8 @@ class Platform:
 
     def start(self, timeout_s: float = 120) -> Platform:
         for variable, topics in GROUP_INPUTS.items():
-            commit_at_end(self.bootstrap, self.groups[variable], topics)
-        commit_at_end(self.bootstrap, self.groups["JOBSTREAM_NOTIFICATIONS_GROUP"] + ".retry", ["notification.retry"])
+            commit_at_end(self.kafka, self.groups[variable], topics)
+        commit_at_end(self.kafka, self.groups["JOBSTREAM_NOTIFICATIONS_GROUP"] + ".retry", ["notification.retry"])
         with redis.Redis.from_url(self.redis_url) as client:
             client.flushdb()
         self.local_dir.mkdir(parents=True, exist_ok=True)
@@ -306,7 +326,7 @@ class Decisions:
 
     def __init__(self, platform: Platform) -> None:
         self._platform = platform
-        self._reader = TopicReader(platform.bootstrap, "application.decided", EVENTS["application_decided"])
+        self._reader = TopicReader(platform.kafka, "application.decided", EVENTS["application_decided"])
         self.counts: Counter[str] = Counter()
 
     def close(self) -> None:

@@ -48,11 +48,11 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def kafka_admin(settings: Settings) -> AdminClient:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+    admin = AdminClient({**settings.kafka.client_config(), "log_level": 0})
     try:
         admin.describe_cluster(request_timeout=5).result()
     except Exception as error:
-        pytest.fail(f"Kafka at {settings.kafka_bootstrap} does not answer ({error}); run `make run` first")
+        pytest.fail(f"Kafka at {settings.kafka.bootstrap} does not answer ({error}); run `make run` first")
     return admin
 
 
@@ -94,7 +94,7 @@ def topology_launcher(settings: Settings, kafka_admin: AdminClient, tmp_path_fac
     """Starts topologies as processes with unique groups (tests/topology_harness.py); stops and cleans up."""
     from tests.topology_harness import TopologyLauncher
 
-    launcher = TopologyLauncher(settings.kafka_bootstrap, kafka_admin, tmp_path_factory.mktemp("topologies"))
+    launcher = TopologyLauncher(settings.kafka, kafka_admin, tmp_path_factory.mktemp("topologies"))
     yield launcher
     launcher.close()
 
@@ -116,7 +116,7 @@ def acceptance_topology(topology_launcher):
 def event_producer(settings: Settings):
     from tests.topology_harness import EventProducer
 
-    producer = EventProducer(settings.kafka_bootstrap)
+    producer = EventProducer(settings.kafka)
     yield producer
     producer.flush()
 
@@ -140,8 +140,9 @@ def gateway_metrics(_gateway_registries: dict[int, GatewayMetrics]) -> Callable[
 async def gateway_factory(settings: Settings, _gateway_registries: dict[int, GatewayMetrics]):
     """Builds gateway apps (optionally with other settings), runs each one's lifespan and yields an httpx client.
 
-    `make(kafka_bootstrap=..., redis_url=..., client=(ip, port), **gateway_overrides)`; everything is closed after
-    the test. The client address defaults to httpx's 127.0.0.1. `gateway_metrics(client)` scrapes its metrics.
+    `make(bootstrap=..., redis_url=..., client=(ip, port), **gateway_overrides)`, `bootstrap` being Kafka's servers;
+    everything is closed after the test. The client address defaults to httpx's 127.0.0.1. `gateway_metrics(client)`
+    scrapes its metrics.
     """
     import contextlib
     import dataclasses
@@ -154,14 +155,14 @@ async def gateway_factory(settings: Settings, _gateway_registries: dict[int, Gat
 
         async def make(
             *,
-            kafka_bootstrap: str | None = None,
+            bootstrap: str | None = None,
             redis_url: str | None = None,
             client: tuple[str, int] = ("127.0.0.1", 123),
             **overrides: object,
         ):
             changed = dataclasses.replace(
                 settings,
-                kafka_bootstrap=kafka_bootstrap or settings.kafka_bootstrap,
+                kafka=dataclasses.replace(settings.kafka, bootstrap=bootstrap or settings.kafka.bootstrap),
                 redis_url=redis_url or settings.redis_url,
                 gateway=dataclasses.replace(settings.gateway, **overrides),
             )
@@ -206,7 +207,7 @@ def kafka_tail(settings: Settings):
     def tail(topic: str) -> Consumer:
         consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka_bootstrap,
+                **settings.kafka.client_config(),
                 "group.id": f"test-gateway-{uuid.uuid4()}",
                 "enable.auto.commit": False,
                 "log_level": 0,
@@ -310,6 +311,6 @@ def decided(settings: Settings):
     """application.decided, read from its current end."""
     from tests.topology_harness import EVENTS, TopicReader
 
-    reader = TopicReader(settings.kafka_bootstrap, "application.decided", EVENTS["application_decided"])
+    reader = TopicReader(settings.kafka, "application.decided", EVENTS["application_decided"])
     yield reader
     reader.close()

@@ -152,7 +152,7 @@ class Services:
         configured group plus a suffix (the notifications' retry lane: ``.retry``) names it in `group_suffix`."""
         configured = f"test-{name}-{uuid.uuid4().hex[:10]}"
         group = configured + group_suffix
-        commit_at_end(self._settings.kafka_bootstrap, group, inputs)
+        commit_at_end(self._settings.kafka, group, inputs)
         service = self._service(name, argv, {group_variable: configured, **env})
         service.group = group
         return service
@@ -165,6 +165,8 @@ class Services:
             "PYTHONUNBUFFERED": "1",
             # Quix makes a state directory even for a stateless app: keep it out of the shared .local.
             "JOBSTREAM_LOCAL_DIR": str(home / "local"),
+            # Stages consume in groups of their own, not their identity's: each process reaches Kafka as the tests do.
+            **self._settings.kafka.environment(),
             **env,
         }
         service = Service(name, argv, full_env, home / "process.log")

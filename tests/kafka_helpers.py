@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from jobstream.partitioning import KEY_PARTITIONER
+from jobstream.settings import KafkaClientSettings
+from stack.identities import wait_until_authenticated
+from stack.kafka import KafkaCluster
 
 
-def idempotent_producer(bootstrap: str, **overrides: object) -> Producer:
+def provisioned(cluster: KafkaCluster, kafka: KafkaClientSettings) -> KafkaClientSettings:
+    """`kafka` pointed at a cluster a test started, once its admin login works (its start provisioned it)."""
+    moved = dataclasses.replace(kafka, bootstrap=cluster.bootstrap)
+    wait_until_authenticated(moved.client_config())
+    return moved
+
+
+def idempotent_producer(kafka: KafkaClientSettings, **overrides: object) -> Producer:
     return Producer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka.client_config(),
             "partitioner": KEY_PARTITIONER,
             "enable.idempotence": True,
             "acks": "all",
@@ -24,10 +35,10 @@ def idempotent_producer(bootstrap: str, **overrides: object) -> Producer:
     )
 
 
-def group_consumer(bootstrap: str, group_id: str, **overrides: object) -> Consumer:
+def group_consumer(kafka: KafkaClientSettings, group_id: str, **overrides: object) -> Consumer:
     return Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka.client_config(),
             "group.id": group_id,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobstream.consumer_offsets import commit_at_end, end_offsets
-from jobstream.settings import PROJECT_ROOT
+from jobstream.settings import PROJECT_ROOT, KafkaClientSettings
 from schemas import examples
 from schemas.avro import EventSchema, Record, load_event_schemas
 from stack.processes import free_port
@@ -95,20 +95,22 @@ class TopologyProcess:
 class TopologyLauncher:
     """Creates topology processes for tests and cleans up after them."""
 
-    def __init__(self, bootstrap: str, admin: AdminClient, workdir: Path) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaClientSettings, admin: AdminClient, workdir: Path) -> None:
+        self._kafka = kafka
         self._admin = admin
         self._workdir = workdir
         self._launched: list[TopologyProcess] = []
 
     def create(self, name: str, inputs: list[str], **env: str) -> TopologyProcess:
         group = f"test-{name}-{uuid.uuid4().hex[:10]}"
-        commit_at_end(self._bootstrap, group, inputs)
+        commit_at_end(self._kafka, group, inputs)
         prefix = f"JOBSTREAM_{name.upper()}_"
         port = free_port()
         process_env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
+            # Its group is not the identity's own: it reaches Kafka as the tests do.
+            **self._kafka.environment(),
             f"{prefix}GROUP": group,
             f"{prefix}STATE_DIR": str(self._workdir / group / "state"),
             f"{prefix}METRICS_PORT": str(port),
@@ -135,8 +137,8 @@ class TopologyLauncher:
 class EventProducer:
     """Produces Avro events keyed by a field of the record, with explicit, increasing timestamps if asked."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self._producer: Producer = idempotent_producer(bootstrap)
+    def __init__(self, kafka: KafkaClientSettings) -> None:
+        self._producer: Producer = idempotent_producer(kafka)
 
     def send(
         self,
@@ -183,18 +185,20 @@ class TopicReader:
     """Reads a topic read_committed from its current end (only what is written after the reader was created), or
     from its beginning."""
 
-    def __init__(self, bootstrap: str, topic: str, event: EventSchema | None, *, from_beginning: bool = False) -> None:
+    def __init__(
+        self, kafka: KafkaClientSettings, topic: str, event: EventSchema | None, *, from_beginning: bool = False
+    ) -> None:
         self._event = event
         self._consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **kafka.client_config(),
                 "group.id": f"test-reader-{uuid.uuid4().hex[:10]}",
                 "isolation.level": "read_committed",
                 "enable.auto.commit": False,
                 "log_level": 0,
             }
         )
-        ends = end_offsets(bootstrap, topic)
+        ends = end_offsets(kafka, topic)
         self._consumer.assign([TopicPartition(topic, p, 0 if from_beginning else high) for p, high in ends.items()])
         self.kept: list[Output] = []
 

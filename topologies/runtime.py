@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from uuid import uuid4
 
 from confluent_kafka.admin import AdminClient
 from quixstreams import Application
@@ -18,7 +19,7 @@ from quixstreams.models.topics.exceptions import TopicNotFoundError
 
 from jobstream.dead_letter import Headers
 from jobstream.quix_app import build_application as build_stage_application
-from jobstream.settings import TopologySettings
+from jobstream.settings import KafkaClientSettings, TopologySettings
 from jobstream.stage_metrics import StageMetrics
 from schemas.avro import EventSchema
 from schemas.serde import AvroEventSerializer
@@ -45,9 +46,9 @@ def build_when_topics_are_visible(build: Callable[[], Application], attempts: in
     return build()
 
 
-def require_topics(bootstrap: str, names: Iterable[str]) -> None:
+def require_topics(kafka: KafkaClientSettings, names: Iterable[str]) -> None:
     """Fail fast when a catalog topic is missing, rather than let Quix create it with its own defaults."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient({**kafka.client_config(), "log_level": 0})
     existing = admin.list_topics(timeout=_ADMIN_TIMEOUT_S).topics
     missing = sorted(set(names) - set(existing))
     if missing:
@@ -60,20 +61,29 @@ def catalog_events(events: Mapping[str, EventSchema], names: Iterable[str]) -> d
     return {name: events[str(specs[name].event)] for name in names}
 
 
-def build_application(bootstrap: str, topology: TopologySettings, metrics: StageMetrics) -> Application:
-    """An exactly-once Application for one topology process; the caller adds dataframes and calls `run()`."""
+def build_application(kafka: KafkaClientSettings, topology: TopologySettings, metrics: StageMetrics) -> Application:
+    """An exactly-once Application for one topology process; the caller adds dataframes and calls `run()`.
+
+    Its transactional.id is always `<consumer group>-<instance id>`, or `<consumer group>-<random hex>` without an
+    instance id, so the ACLs can grant every topology's transactions by the prefix `<consumer group>-`
+    (jobstream/identities.py). Only a set instance id also makes the consumer a static group member
+    (group.instance.id), and only it keeps the transactional.id stable across restarts, which fences a dead
+    predecessor's open transaction.
+    """
     consumer_config: dict[str, object] = {
         # Quix asks the broker for watermarks of every assigned partition and changelog while (re)balancing, on the
         # connection that long-polls fetches: each request queues behind a fetch waiting up to this long.
         "fetch.wait.max.ms": _FETCH_WAIT_MAX_MS,
     }
-    producer_config: dict[str, object] = {"transaction.timeout.ms": topology.transaction_timeout_ms}
+    instance = f"{topology.consumer_group}-{topology.instance_id or uuid4().hex}"
+    producer_config: dict[str, object] = {
+        "transaction.timeout.ms": topology.transaction_timeout_ms,
+        "transactional.id": instance,
+    }
     if topology.instance_id is not None:
-        instance = f"{topology.consumer_group}-{topology.instance_id}"
         consumer_config["group.instance.id"] = instance
-        producer_config["transactional.id"] = instance
     return build_stage_application(
-        bootstrap,
+        kafka,
         consumer_group=topology.consumer_group,
         state_dir=topology.state_dir,
         metrics=metrics,

@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO = sys.stdin) -> int:
     invitation.add_argument("--company-id", help="employers only: the company to join (default: a new company)")
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(identity="gateway")
         if args.command == "invite":
             printed = asyncio.run(invite(settings, args.email, Role(args.role), args.company_id))
         else:

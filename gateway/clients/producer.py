@@ -20,6 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from jobstream.breaker import CircuitBreaker
 from jobstream.errors import DependencyUnavailable
 from jobstream.partitioning import KEY_PARTITIONER
+from jobstream.settings import KafkaClientSettings
 from schemas import EventSchema
 
 DeliveryHook = Callable[[str, bool], None]
@@ -35,7 +36,7 @@ class EventProducer:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaClientSettings,
         topic_events: Mapping[str, EventSchema],
         *,
         ack_timeout_s: float,
@@ -51,7 +52,7 @@ class EventProducer:
         self._on_delivery = on_delivery or (lambda topic, ok: None)
         self._producer = Producer(
             {
-                "bootstrap.servers": bootstrap,
+                **kafka.client_config(),
                 "partitioner": KEY_PARTITIONER,
                 "enable.idempotence": True,
                 "acks": "all",

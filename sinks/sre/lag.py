@@ -13,7 +13,7 @@ from typing import TextIO
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from jobstream.settings import Settings
+from jobstream.settings import KafkaClientSettings, Settings
 
 _TIMEOUT_S = 10.0
 
@@ -32,12 +32,12 @@ class PartitionLag:
         return self.high - (self.committed or 0)
 
 
-def group_lag(bootstrap: str, group: str) -> list[PartitionLag]:
+def group_lag(kafka: KafkaClientSettings, group: str) -> list[PartitionLag]:
     """Every partition `group` committed an offset on, with its lag now."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient({**kafka.client_config(), "log_level": 0})
     request = [ConsumerGroupTopicPartitions(group)]
     committed = admin.list_consumer_group_offsets(request, request_timeout=_TIMEOUT_S)[group].result()
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+    consumer = Consumer({**kafka.client_config(), "group.id": group, "log_level": 0})
     try:
         rows = []
         for tp in sorted(committed.topic_partitions, key=lambda tp: (tp.topic, tp.partition)):
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     groups = args.group or jobstream_groups(settings)
-    rows = [row for group in groups for row in group_lag(settings.kafka_bootstrap, group)]
+    rows = [row for group in groups for row in group_lag(settings.kafka, group)]
     print_lag(rows, sys.stdout)
     total = sum(row.lag for row in rows)
     sys.stdout.write(f"total lag: {total}\n")

@@ -99,7 +99,7 @@ def replay(
     skipped = Skipped()
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap,
+            **settings.kafka.client_config(),
             "group.id": "jobstream-replay",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     if since is not None and since.tzinfo is None:
         parser.error("--since needs a time zone, e.g. 2026-01-31T12:00:00+00:00")
     result = replay(
-        Settings.from_env(),
+        Settings.from_env(identity="replay"),
         [models[name] for name in names],
         since=since,
         dry_run=args.dry_run,

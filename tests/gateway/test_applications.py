@@ -228,7 +228,7 @@ async def test_concurrent_requests_with_one_key_produce_one_event(gateway_factor
 async def test_an_unreachable_broker_gives_503_with_retry_after_within_the_bound(
     gateway_factory, mint_token, redis_client
 ):
-    client = await gateway_factory(kafka_bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=1_000)
+    client = await gateway_factory(bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=1_000)
     _, headers = mint_token(Role.CANDIDATE)
     key = f"down-{uuid.uuid4()}"
 
@@ -248,7 +248,7 @@ async def test_an_unreachable_broker_gives_503_with_retry_after_within_the_bound
 
 
 async def test_after_repeated_kafka_failures_the_breaker_answers_503_at_once(gateway_factory, mint_token):
-    client = await gateway_factory(kafka_bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=300, breaker_failures=2)
+    client = await gateway_factory(bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=300, breaker_failures=2)
     _, headers = mint_token(Role.CANDIDATE)
     url = f"/v1/jobs/{uuid.uuid4()}/applications"
 
@@ -265,7 +265,7 @@ async def test_after_repeated_kafka_failures_the_breaker_answers_503_at_once(gat
 
 async def test_past_the_inflight_bound_and_a_full_queue_requests_fail_fast_with_503(gateway_factory, mint_token):
     client = await gateway_factory(
-        kafka_bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=1_500, max_inflight=1, max_queued=0
+        bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=1_500, max_inflight=1, max_queued=0
     )
     _, headers = mint_token(Role.CANDIDATE)
 
@@ -285,7 +285,7 @@ async def test_past_the_inflight_bound_and_a_full_queue_requests_fail_fast_with_
 
 async def test_past_the_inflight_bound_requests_wait_their_turn_within_the_queue_wait(gateway_factory, mint_token):
     client = await gateway_factory(
-        kafka_bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=600, max_inflight=1, max_queued=4, queue_wait_ms=3_000
+        bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=600, max_inflight=1, max_queued=4, queue_wait_ms=3_000
     )
     _, headers = mint_token(Role.CANDIDATE)
 
@@ -305,7 +305,7 @@ async def test_past_the_inflight_bound_requests_wait_their_turn_within_the_queue
 
 async def test_a_request_queued_past_the_queue_wait_gets_503_overloaded(gateway_factory, gateway_metrics, mint_token):
     client = await gateway_factory(
-        kafka_bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=1_500, max_inflight=1, max_queued=4, queue_wait_ms=300
+        bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=1_500, max_inflight=1, max_queued=4, queue_wait_ms=300
     )
     _, headers = mint_token(Role.CANDIDATE)
 
@@ -363,7 +363,7 @@ _BODIES = st.one_of(
 async def test_random_json_bodies_never_get_a_5xx(gateway_factory, mint_token):
     # The broker stays unreachable so that valid bodies answer 503 quickly instead of flooding application.created.
     client = await gateway_factory(
-        kafka_bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=100, user_burst=10_000, ip_burst=10_000
+        bootstrap=CLOSED_PORT_BOOTSTRAP, produce_timeout_ms=100, user_burst=10_000, ip_burst=10_000
     )
     _, headers = mint_token(Role.CANDIDATE)
     url = f"/v1/jobs/{uuid.uuid4()}/applications"

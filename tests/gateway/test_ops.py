@@ -41,7 +41,7 @@ async def test_health_and_readiness_answer_and_metrics_are_not_on_the_public_app
 
 
 async def test_gauges_read_their_source_at_each_scrape(gateway_factory, gateway_metrics, mint_token):
-    client = await gateway_factory(kafka_bootstrap="127.0.0.1:1", produce_timeout_ms=1_500)
+    client = await gateway_factory(bootstrap="127.0.0.1:1", produce_timeout_ms=1_500)
     _, headers = mint_token(Role.CANDIDATE)
     body = {"cover_letter": "Hello", "resume_url": "https://cv.example.com/a.pdf"}
 
@@ -59,7 +59,7 @@ async def test_gauges_read_their_source_at_each_scrape(gateway_factory, gateway_
 
 async def test_concurrent_readiness_probes_ping_each_store_once_a_second(settings, async_redis):
     breaker = CircuitBreaker("test", failures=5, reset_s=1, errors=(OSError,))
-    producer = EventProducer(settings.kafka_bootstrap, {}, ack_timeout_s=1, retry_after_s=1, breaker=breaker)
+    producer = EventProducer(settings.kafka, {}, ack_timeout_s=1, retry_after_s=1, breaker=breaker)
     mysql = GatewayMySQL(settings.mysql, 2, breaker)
     read_models = ReadModels(mysql)
     pings = {"kafka": 0, "mysql": 0, "redis": 0}
@@ -92,7 +92,7 @@ async def test_concurrent_readiness_probes_ping_each_store_once_a_second(setting
 
 
 async def test_readiness_names_an_unreachable_broker(gateway_factory):
-    client = await gateway_factory(kafka_bootstrap="127.0.0.1:1")
+    client = await gateway_factory(bootstrap="127.0.0.1:1")
 
     ready = await client.get("/readyz")
 

@@ -68,7 +68,7 @@ def _closed_port() -> int:
 
 def _consumer_at_end(settings) -> Consumer:
     """A consumer of user.registered positioned at the current end of every partition."""
-    consumer = group_consumer(settings.kafka_bootstrap, f"test-outbox-{uuid.uuid4()}")
+    consumer = group_consumer(settings.kafka, f"test-outbox-{uuid.uuid4()}")
     partitions = next(s.partitions for s in topic_catalog(1) if s.name == USER_REGISTERED)
     assignment = []
     for partition in range(partitions):
@@ -101,11 +101,13 @@ def test_rows_stay_unsent_while_kafka_is_unreachable_then_go_out_in_id_order(set
     ids = [_insert(scratch_outbox, user) for user in users]
     consumer = _consumer_at_end(settings)
     try:
-        unreachable = make_producer(f"127.0.0.1:{_closed_port()}", delivery_timeout_ms=1_000)
+        unreachable = make_producer(
+            dataclasses.replace(settings.kafka, bootstrap=f"127.0.0.1:{_closed_port()}"), delivery_timeout_ms=1_000
+        )
         assert relay_once(scratch_outbox, unreachable, batch_size=10) == 0
         assert _unsent(scratch_outbox) == ids
 
-        producer = make_producer(settings.kafka_bootstrap, delivery_timeout_ms=10_000)
+        producer = make_producer(settings.kafka, delivery_timeout_ms=10_000)
         assert relay_once(scratch_outbox, producer, batch_size=2) == 2
         assert _unsent(scratch_outbox) == ids[2:]
         assert relay_once(scratch_outbox, producer, batch_size=2) == 1
@@ -180,6 +182,7 @@ def test_the_relay_puts_a_user_on_the_partition_quix_puts_their_notifications_on
     """The notifications stage joins user.registered (the relay) with notification.requested (Quix) by partition."""
     from confluent_kafka.admin import NewTopic
     from quixstreams.kafka import Producer as QuixProducer
+    from quixstreams.kafka.configuration import ConnectionConfig
 
     from jobstream.partitioning import KEY_PARTITIONER
 
@@ -192,8 +195,11 @@ def test_the_relay_puts_a_user_on_the_partition_quix_puts_their_notifications_on
         def record(name: str):
             return lambda error, message: placed[name].__setitem__(message.key(), message.partition())
 
-        relay = make_producer(settings.kafka_bootstrap, 10_000)
-        quix = QuixProducer(settings.kafka_bootstrap, extra_config={"partitioner": KEY_PARTITIONER})
+        relay = make_producer(settings.kafka, 10_000)
+        quix = QuixProducer(
+            ConnectionConfig.from_librdkafka_dict(settings.kafka.client_config()),
+            extra_config={"partitioner": KEY_PARTITIONER},
+        )
         for key in keys:
             relay.produce(topic, key=key, value=b"relay", on_delivery=record("relay"))
             quix.produce(topic, key=key, value=b"quix", on_delivery=record("quix"))

@@ -19,22 +19,22 @@ def scratch_topic(kafka_admin):
 
 
 def test_commit_at_end_starts_a_group_at_every_partitions_high_watermark(settings, scratch_topic):
-    producer = idempotent_producer(settings.kafka_bootstrap)
+    producer = idempotent_producer(settings.kafka)
     for i in range(30):
         producer.produce(scratch_topic, key=str(i).encode(), value=b"x")
     assert producer.flush(30) == 0
     group = f"test-offsets-{uuid.uuid4().hex[:8]}"
 
-    commit_at_end(settings.kafka_bootstrap, group, [scratch_topic])
+    commit_at_end(settings.kafka, group, [scratch_topic])
 
-    rows = group_lag(settings.kafka_bootstrap, group)
+    rows = group_lag(settings.kafka, group)
     assert sorted(row.partition for row in rows) == [0, 1, 2]
     assert sum(row.committed for row in rows) == 30
     assert all(row.lag == 0 for row in rows)
 
 
 def test_a_commit_refused_for_a_lasting_reason_fails_at_once(settings):
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "test-offsets-missing"})
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": "test-offsets-missing"})
     started = time.monotonic()
     try:
         with pytest.raises(KafkaException):

@@ -8,6 +8,7 @@ import time
 import pytest
 from confluent_kafka.admin import NewTopic
 from quixstreams import Application
+from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models import Serializer
 
 from jobstream.dead_letter import DeadLetterOnError, DeadLetterProducer, Poison
@@ -18,7 +19,7 @@ from tests.topology_harness import EVENTS, TopicReader, application_record, ids,
 
 @pytest.fixture
 def dead_letters(settings):
-    reader = TopicReader(settings.kafka_bootstrap, "dead_letter", None)
+    reader = TopicReader(settings.kafka, "dead_letter", None)
     yield reader
     reader.close()
 
@@ -81,7 +82,7 @@ def test_a_data_error_anywhere_in_a_dataframe_dead_letters_its_message_and_the_n
     for future in kafka_admin.create_topics([NewTopic(source, 1, 1), NewTopic(output, 1, 1)]).values():
         future.result()
     try:
-        producer = idempotent_producer(settings.kafka_bootstrap)
+        producer = idempotent_producer(settings.kafka)
         for value in (b"first", b"refused", b"second"):
             producer.produce(source, key=b"k", value=value)
         assert producer.flush(30) == 0
@@ -94,17 +95,17 @@ def test_a_data_error_anywhere_in_a_dataframe_dead_letters_its_message_and_the_n
 
         seen: list[Poison] = []
         app = Application(
-            broker_address=settings.kafka_bootstrap,
+            broker_address=ConnectionConfig.from_librdkafka_dict(settings.kafka.client_config()),
             consumer_group=group,
             auto_offset_reset="earliest",
             state_dir=tmp_path / "state",
-            on_processing_error=DeadLetterOnError(DeadLetterProducer(settings.kafka_bootstrap), group, seen.append),
+            on_processing_error=DeadLetterOnError(DeadLetterProducer(settings.kafka), group, seen.append),
         )
         frame = app.dataframe(app.topic(source, key_deserializer="bytes", value_deserializer="bytes"))
         frame.apply(lambda value: value.decode()).to_topic(app.topic(output, value_serializer=Refusing()))
         app.run(count=2, timeout=30)  # the refused value yields no output
 
-        written = TopicReader(settings.kafka_bootstrap, output, None, from_beginning=True)
+        written = TopicReader(settings.kafka, output, None, from_beginning=True)
         try:
             values = [o.record["raw"] for o in written.read(lambda o: True, lambda kept: len(kept) >= 2, 30)]
         finally:

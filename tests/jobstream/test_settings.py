@@ -5,10 +5,19 @@ from jobstream.settings import PROJECT_ROOT, Settings, redact_url
 
 pytestmark = pytest.mark.unit
 
+# Production takes no development password: every store the (default, admin) identity uses gets its own.
+PRODUCTION = {
+    "JOBSTREAM_ENV": "production",
+    "JOBSTREAM_KAFKA_USERNAME": "admin",
+    "JOBSTREAM_KAFKA_PASSWORD": "kafka-secret",
+    "JOBSTREAM_MYSQL_URL": "mysql://jobstream:mysql-secret@db:3306/jobstream",
+    "JOBSTREAM_REDIS_URL": "redis://admin:redis-secret@cache:6379/0",
+}
+
 
 def test_defaults_point_at_the_local_stack():
     settings = Settings.from_env({})
-    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.kafka.bootstrap == "127.0.0.1:9092"
     assert (settings.mysql.host, settings.mysql.port, settings.mysql.database) == (
         "127.0.0.1",
         3306,
@@ -33,7 +42,7 @@ def test_urls_are_parsed_into_addresses():
         "reads",
     )
     assert (settings.redis.password, settings.redis.port, settings.redis.db) == ("secret", 6380, 2)
-    assert settings.kafka_bootstrap == "k1:9092,k2:9092"
+    assert settings.kafka.bootstrap == "k1:9092,k2:9092"
 
 
 @pytest.mark.parametrize(
@@ -99,7 +108,7 @@ def test_redact_url_keeps_everything_but_the_password():
 
 def test_production_refuses_to_generate_dev_jwt_keys():
     with pytest.raises(SettingsError) as raised:
-        Settings.from_env({"JOBSTREAM_ENV": "production"})
+        Settings.from_env(PRODUCTION)
 
     assert raised.value.variable == "JOBSTREAM_JWT_PRIVATE_KEY_FILE"
     assert "JOBSTREAM_ENV=production" in str(raised.value)
@@ -111,7 +120,7 @@ def test_production_takes_configured_jwt_keys_and_development_generates_them(tmp
         "JOBSTREAM_JWT_PUBLIC_KEY_FILE": str(tmp_path / "public.pem"),
     }
 
-    production = Settings.from_env({"JOBSTREAM_ENV": "production", **keys})
+    production = Settings.from_env({**PRODUCTION, **keys})
     development = Settings.from_env({})
 
     assert (production.environment, production.accounts.jwt_dev_keys) == ("production", False)
@@ -163,7 +172,7 @@ def test_each_local_stack_has_its_own_folder_and_ports():
     dev, test, bench = (Settings.from_env({"JOBSTREAM_STACK": name}) for name in ("dev", "test", "bench"))
     local = PROJECT_ROOT / ".local"
     assert (dev.local_dir, test.local_dir, bench.local_dir) == (local, local / "stacks/test", local / "stacks/bench")
-    addresses = {(s.kafka_bootstrap, s.mysql.port, s.redis.port) for s in (dev, test, bench)}
+    addresses = {(s.kafka.bootstrap, s.mysql.port, s.redis.port) for s in (dev, test, bench)}
     assert addresses == {
         ("127.0.0.1:9092", 3306, 6379),
         ("127.0.0.1:19092", 13306, 16379),
@@ -189,7 +198,7 @@ def test_the_local_front_end_is_the_only_default_cors_origin_and_production_has_
     local = Settings.from_env({"JOBSTREAM_WEB_PORT": "8181"})
     production = Settings.from_env(
         {
-            "JOBSTREAM_ENV": "production",
+            **PRODUCTION,
             "JOBSTREAM_JWT_PRIVATE_KEY_FILE": "/keys/private.pem",
             "JOBSTREAM_JWT_PUBLIC_KEY_FILE": "/keys/public.pem",
         }

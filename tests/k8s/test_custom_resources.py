@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from stack.k8s_topics import KAFKA_CLUSTER, OVERLAYS
+from stack.k8s_resources import KAFKA_CLUSTER, OVERLAYS
 from tests.k8s.conftest import of_kind
 
 # The first test to run installs kustomize and kubeconform (`go install`, minutes on a fresh machine).
@@ -27,6 +27,11 @@ ACL_OPERATIONS = {
 }  # fmt: skip
 
 
+def _secret_value(manifests, name: str, key: str) -> str:
+    (secret,) = [m for m in manifests if m["kind"] == "Secret" and m["metadata"]["name"] == name]
+    return secret["stringData"][key]
+
+
 def _in_cluster(resource) -> None:
     assert resource["apiVersion"] == STRIMZI
     assert resource["metadata"]["labels"]["strimzi.io/cluster"] == KAFKA_CLUSTER
@@ -34,7 +39,7 @@ def _in_cluster(resource) -> None:
 
 
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))
-def test_the_kafka_cluster_runs_kraft_on_node_pools_with_tls_clients_and_acls(rendered, overlay):
+def test_the_kafka_cluster_runs_kraft_on_node_pools_with_scram_clients_over_tls_and_acls(rendered, overlay):
     (kafka,) = of_kind(rendered[overlay], "Kafka").values()
     assert kafka["apiVersion"] == STRIMZI and kafka["metadata"]["name"] == KAFKA_CLUSTER
     annotations = kafka["metadata"]["annotations"]
@@ -44,8 +49,8 @@ def test_the_kafka_cluster_runs_kraft_on_node_pools_with_tls_clients_and_acls(re
     assert spec["kafka"]["version"] == "4.1.1"
     (listener,) = spec["kafka"]["listeners"]
     assert {"name", "port", "type", "tls"} <= set(listener)
-    assert listener["type"] in ("internal", "cluster-ip") and listener["tls"] is True
-    assert listener["authentication"] == {"type": "tls"}
+    assert listener["type"] in ("internal", "cluster-ip") and listener["tls"] is True and listener["port"] == 9093
+    assert listener["authentication"] == {"type": "scram-sha-512"}
     assert spec["kafka"]["authorization"] == {"type": "simple"}
     assert {"topicOperator", "userOperator"} <= set(spec["entityOperator"])
 
@@ -77,7 +82,7 @@ def test_topics_and_users_name_the_cluster_and_have_their_required_fields(render
         assert all(isinstance(value, str) for value in topic["spec"]["config"].values())
     for user in of_kind(rendered[overlay], "KafkaUser").values():
         _in_cluster(user)
-        assert user["spec"]["authentication"]["type"] in ("tls", "tls-external", "scram-sha-512")
+        assert user["spec"]["authentication"] == {"type": "scram-sha-512"}, "the listener's mechanism"
         for rule in user["spec"]["authorization"]["acls"]:
             resource = rule["resource"]
             assert resource["type"] in ACL_RESOURCES
@@ -98,7 +103,14 @@ def test_scaled_objects_use_the_kafka_trigger_with_an_authentication_that_resolv
         for ref in authentication["spec"]["secretTargetRef"]:
             assert {"parameter", "name", "key"} <= set(ref)
             assert ref["name"] in secrets | strimzi_secrets, ref
-        assert {ref["parameter"] for ref in authentication["spec"]["secretTargetRef"]} == {"tls", "ca", "cert", "key"}
+        # KEDA's kafka scaler: SASL/SCRAM-SHA-512 as the KafkaUser keda, over TLS against the cluster CA.
+        refs = {ref["parameter"]: (ref["name"], ref["key"]) for ref in authentication["spec"]["secretTargetRef"]}
+        assert set(refs) == {"sasl", "username", "password", "tls", "ca"}
+        assert refs["password"] == ("keda", "password"), "the User Operator's Secret of the KafkaUser keda"
+        assert refs["ca"] == (f"{KAFKA_CLUSTER}-cluster-ca-cert", "ca.crt")
+        values = {parameter: _secret_value(manifests, *refs[parameter]) for parameter in ("sasl", "username", "tls")}
+        assert values == {"sasl": "scram_sha512", "username": "keda", "tls": "enable"}
+        assert values["username"] in of_kind(manifests, "KafkaUser")
     for scaled in of_kind(manifests, "ScaledObject").values():
         assert scaled["apiVersion"] == KEDA
         spec = scaled["spec"]

@@ -1,4 +1,4 @@
-"""The generated KafkaTopics are exactly the catalog (schemas/topics.py), and the committed files are current."""
+"""The generated KafkaTopics are exactly the catalog (schemas/topics.py); every committed generated file is current."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-import stack.k8s_topics as k8s_topics
+import stack.k8s_resources as k8s_resources
 from schemas.topics import topic_catalog
-from stack.k8s_topics import OVERLAYS, main, render, topics_path
+from stack.k8s_resources import OVERLAYS, generated_files, main, render_topics, topics_path
 
 
 @pytest.mark.unit
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))
 def test_the_committed_topics_file_is_what_the_catalog_generates(overlay):
-    assert topics_path(overlay).read_text() == render(OVERLAYS[overlay]), "run `python -m stack.k8s_topics`"
+    assert topics_path(overlay).read_text() == render_topics(OVERLAYS[overlay]), "run `python -m stack.k8s_resources`"
 
 
 @pytest.mark.unit
@@ -47,14 +47,21 @@ def test_prod_replicates_three_times_and_needs_two_in_sync():
 def test_check_mode_passes_on_the_committed_files_and_fails_on_a_stale_one(tmp_path: Path, monkeypatch, capsys):
     assert main(["--check"]) == 0
 
-    for overlay in OVERLAYS:
-        (tmp_path / "overlays" / overlay).mkdir(parents=True)
-        (tmp_path / "overlays" / overlay / k8s_topics.TOPICS_FILE).write_text("stale\n")
-    monkeypatch.setattr(k8s_topics, "K8S_DIR", tmp_path)
+    monkeypatch.setattr(k8s_resources, "K8S_DIR", tmp_path)
+    paths = list(generated_files())
+    assert len(paths) == len(OVERLAYS) + 2  # the topics of each overlay, the KafkaUsers, the MariaDB users
+    assert all(path.is_relative_to(tmp_path) for path in paths)
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("stale\n")
     assert main(["--check"]) == 1
-    assert "stale" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "stale" in err and all(str(path) in err for path in paths)
     assert main([]) == 0
     assert main(["--check"]) == 0
+    paths[-1].write_text("edited by hand\n")
+    assert main(["--check"]) == 1
+    assert str(paths[-1]) in capsys.readouterr().err
 
 
 @pytest.mark.timeout(1800)  # the first test to render installs kustomize (`go install`)

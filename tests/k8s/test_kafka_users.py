@@ -1,9 +1,11 @@
-"""Each process's KafkaUser allows what its code does with Kafka, and nothing more.
+"""Each process's Kafka rights in the identity catalog (jobstream/identities.py) are what its code does with Kafka,
+and nothing more; k8s/base/kafka/users.yaml is exactly the catalog, as `python -m stack.k8s_resources` writes it.
 
 What each process reads and writes is stated below, then checked against the code two ways: the topic constants its
 package imports (every topic a module names comes from schemas/topics.py), and, for the sinks, the read models'
 own topic lists. Consumer groups are the settings' defaults; transactional ids and Quix's internal topics follow
-from them (topologies/runtime.py; quixstreams/models/topics/manager.py names them `<type>__<group>--...`).
+from them (topologies/runtime.py; quixstreams/models/topics/manager.py names them `<type>__<group>--...`). The
+catalog must then allow exactly that, and the committed KafkaUsers must be the catalog's.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import pytest
 import yaml
 
 import schemas.topics as topics
+from jobstream.identities import IDENTITIES, Identity
 from jobstream.settings import Settings
 from sinks.mysql.models import read_models
 from sinks.redis.plans import plans
-from stack.k8s_topics import K8S_DIR
+from stack.k8s_resources import KAFKA_CLUSTER, acl_rule, kafka_identities, main, render_users, users_path
 
 pytestmark = pytest.mark.unit
 
@@ -55,7 +58,7 @@ ACCESS: dict[str, tuple[set[str], set[str], set[str]]] = {
     "sink-redis": (set(plans()), {topics.DEAD_LETTER}, {SETTINGS.sinks.redis_group}),
     "replay": (MYSQL_MODEL_TOPICS, set(), {"jobstream-replay"}),
 }
-# Exactly-once processes: their transactional.id is `<group>-<instance id>`.
+# Exactly-once processes: their transactional.id is `<group>-<instance id or a random hex>` (topologies/runtime.py).
 EXACTLY_ONCE = {"acceptance", "analytics"}
 # Stateful Quix applications, which create their changelog (and repartition) topics.
 STATEFUL = {"acceptance", "analytics", "notifications"}
@@ -71,16 +74,15 @@ Acl = dict[tuple[str, str, str], set[str]]
 
 
 def users() -> dict[str, dict[str, Any]]:
-    documents = yaml.safe_load_all((K8S_DIR / "base" / "kafka" / "users.yaml").read_text())
+    documents = yaml.safe_load_all(users_path().read_text())
     return {doc["metadata"]["name"]: doc for doc in documents if doc}
 
 
-def acls(user: dict[str, Any]) -> Acl:
+def acls(identity: Identity) -> Acl:
+    """The catalog's ACLs of one identity, by (resource type, name, pattern)."""
     rules: Acl = {}
-    for rule in user["spec"]["authorization"]["acls"]:
-        resource = rule["resource"]
-        key = (resource["type"], resource.get("name", ""), resource.get("patternType", "literal"))
-        rules.setdefault(key, set()).update(rule["operations"])
+    for acl in identity.kafka:
+        rules.setdefault((acl.resource, acl.name, acl.pattern), set()).update(acl.operations)
     return rules
 
 
@@ -104,20 +106,50 @@ def imported_topics(paths: Iterable[str]) -> set[str]:
     return {getattr(topics, name) for name in names if isinstance(getattr(topics, name), str) and name.isupper()}
 
 
-def test_there_is_one_user_per_process_and_for_the_topic_job_and_keda():
+def test_the_committed_users_file_is_what_the_catalog_generates():
+    assert users_path().read_text() == render_users(), "run `python -m stack.k8s_resources`"
+    assert main(["--check"]) == 0
+
+
+def test_there_is_one_scram_user_per_identity_but_the_local_superuser():
+    assert [identity.name for identity in kafka_identities()] == [
+        name for name, identity in IDENTITIES.items() if not identity.superuser
+    ]
+    assert list(users()) == [identity.name for identity in kafka_identities()]
     assert set(users()) == {*ACCESS, "topic-reconciler", "keda"}
     for user in users().values():
-        assert user["spec"]["authentication"] == {"type": "tls"}
+        assert user["apiVersion"] == "kafka.strimzi.io/v1beta2" and user["kind"] == "KafkaUser"
+        assert user["metadata"]["labels"] == {"strimzi.io/cluster": KAFKA_CLUSTER}
+        assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
         assert user["spec"]["authorization"]["type"] == "simple"
+
+
+@pytest.mark.parametrize("name", [identity.name for identity in kafka_identities()])
+def test_each_kafka_user_has_the_catalogs_acls_in_its_order_under_its_purpose(name):
+    identity = IDENTITIES[name]
+    rules = users()[name]["spec"]["authorization"]["acls"]
+    assert rules == [acl_rule(acl) for acl in identity.kafka]
+    for rule in rules:
+        assert set(rule) == {"resource", "operations"}, "allow rules on any host, the Strimzi defaults"
+        assert rule["resource"]["patternType"] in ("literal", "prefix")
+    text = users_path().read_text()
+    document = next(doc for doc in text.split("\n---\n") if f"\n  name: {name}\n" in doc)
+    comment = " ".join(line[2:] for line in document.splitlines() if line.startswith("# "))
+    assert comment == f"{name}: {identity.purpose}"
 
 
 @pytest.mark.parametrize("name", sorted(ACCESS))
 def test_each_process_reads_and_writes_exactly_its_topics(name):
     reads, writes, groups = ACCESS[name]
-    rules = acls(users()[name])
-    assert literal_topics(rules, "Read") == reads
-    assert literal_topics(rules, "Write") == writes
-    assert {n for (kind, n, _), ops in rules.items() if kind == "group" and "Read" in ops} == groups
+    identity = IDENTITIES[name]
+    rules = acls(identity)
+    assert identity.kafka_topics("Read") == literal_topics(rules, "Read") == reads
+    assert identity.kafka_topics("Write") == literal_topics(rules, "Write") == writes
+    # Group ACLs are namespaces: each one a group the code joins, and every group the code joins inside one.
+    namespaces = identity.kafka_groups()
+    assert namespaces <= groups
+    assert all(any(group.startswith(namespace) for namespace in namespaces) for group in groups)
+    assert {pattern for (kind, _, pattern) in rules if kind == "group"} <= {"prefix"}
     assert not any(kind == "cluster" for kind, _, _ in rules), "no cluster-wide rights"
     for (kind, _, _), ops in rules.items():
         if kind == "topic":
@@ -128,22 +160,22 @@ def test_each_process_reads_and_writes_exactly_its_topics(name):
 def test_only_the_exactly_once_topologies_have_transactional_ids_scoped_by_their_group(name):
     _, _, groups = ACCESS[name]
     transactional = {
-        (n, p, frozenset(ops)) for (kind, n, p), ops in acls(users()[name]).items() if kind == "transactionalId"
+        (n, p, frozenset(ops)) for (kind, n, p), ops in acls(IDENTITIES[name]).items() if kind == "transactionalId"
     }
     if name in EXACTLY_ONCE:
         (group,) = groups
-        assert transactional == {(f"{group}-", "prefix", frozenset({"Write", "Describe"}))}
+        assert transactional == {(group, "prefix", frozenset({"Write", "Describe"}))}
     else:
         assert transactional == set()
 
 
 @pytest.mark.parametrize("name", sorted(ACCESS))
 def test_only_stateful_topologies_may_create_topics_and_only_their_quix_internal_ones(name):
-    rules = acls(users()[name])
+    rules = acls(IDENTITIES[name])
     creatable = {(n, p) for (kind, n, p), ops in rules.items() if kind == "topic" and "Create" in ops}
     if name in STATEFUL:
-        group = sorted(ACCESS[name][2])[0]
-        assert creatable == {(f"changelog__{group}--", "prefix"), (f"repartition__{group}--", "prefix")}
+        (group,) = IDENTITIES[name].kafka_groups()
+        assert creatable == {(f"changelog__{group}", "prefix"), (f"repartition__{group}", "prefix")}
     else:
         assert creatable == set()
 
@@ -163,12 +195,13 @@ def test_every_catalog_topic_has_a_writer_and_the_reconciler_manages_exactly_the
     catalog = {spec.name for spec in topics.topic_catalog(1)}
     written = set().union(*(writes for _, writes, _ in ACCESS.values()))
     assert written == catalog
-    reconciler = acls(users()["topic-reconciler"])
+    reconciler = acls(IDENTITIES["topic-reconciler"])
     assert literal_topics(reconciler, "Create") == literal_topics(reconciler, "AlterConfigs") == catalog
+    assert {kind for kind, _, _ in reconciler} == {"topic"}
 
 
 def test_keda_may_only_describe_the_groups_it_scales_on_and_their_topics():
-    rules = acls(users()["keda"])
+    rules = acls(IDENTITIES["keda"])
     assert {ops for ops in map(frozenset, rules.values())} == {frozenset({"Describe"})}
     scaled = {"acceptance", "analytics", "notifications", "sink-mysql", "sink-redis"}
     assert {n for (kind, n, _) in rules if kind == "group"} == set().union(*(ACCESS[p][2] for p in scaled))

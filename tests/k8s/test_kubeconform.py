@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stack.k8s_topics import OVERLAYS
+from stack.k8s_resources import OVERLAYS
 from tests.k8s.tools import KUBERNETES_VERSION, standalone_strict_schemas
 
 # The first test to run installs kustomize and kubeconform (`go install`, minutes on a fresh machine).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from schemas.topics import topic_catalog
-from stack.k8s_topics import OVERLAYS
+from stack.k8s_resources import OVERLAYS
 from tests.k8s.conftest import of_kind
 from tests.k8s.test_kafka_users import ACCESS
 

@@ -14,13 +14,19 @@ from typing import Any
 import pytest
 
 from jobstream.settings import Settings
-from stack.k8s_topics import OVERLAYS
-from tests.k8s.conftest import of_kind, pod_specs
+from stack.k8s_resources import OVERLAYS
+from tests.k8s.conftest import containers, environment, of_kind, process_identity
 
 # The first test to run installs kustomize and kubeconform (`go install`, minutes on a fresh machine).
 pytestmark = pytest.mark.timeout(1800)
 
 APP_IMAGE = "registry.example.com/jobstream:0.1.0"
+# The data servers' own images; the migrate Job's mariadb-users step runs the server image's client.
+SERVER_IMAGES = {
+    "mariadb": "docker.io/library/mariadb:10.11.10",
+    "mariadb-users": "docker.io/library/mariadb:10.11.10",
+    "redis": "docker.io/library/redis:7.0.15",
+}
 HTTP_PROBES = {"gateway": ("/readyz", "/healthz"), "web": ("/config.json", "/config.json")}
 METRICS_ONLY = {
     "acceptance",
@@ -45,12 +51,6 @@ class _Recording(dict[str, str]):
         return super().get(key, default)
 
 
-def containers(manifests):
-    for workload, spec in pod_specs(manifests).items():
-        for container in spec["containers"] + spec.get("initContainers", []):
-            yield workload, spec, container
-
-
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))
 def test_every_container_has_requests_and_limits_for_cpu_and_memory(rendered, overlay):
     for workload, _, container in containers(rendered[overlay]):
@@ -65,8 +65,7 @@ def test_every_image_is_pinned_to_an_exact_tag_or_digest(rendered, overlay):
         image = container["image"]
         name, _, tag = image.rpartition(":")
         assert "@sha256:" in image or (name and "/" not in tag and tag not in ("", "latest")), f"{workload}: {image}"
-        if container["name"] not in ("mariadb", "redis"):
-            assert image == APP_IMAGE, workload
+        assert image == SERVER_IMAGES.get(container["name"], APP_IMAGE), workload
 
 
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))
@@ -105,39 +104,19 @@ def test_every_long_running_container_is_probed_as_it_can_be(rendered, overlay):
             assert probe["port"] in ports, f"{workload}/{name} probes a port it does not declare"
 
 
-def environment(manifests, workload_spec, container) -> dict[str, str]:
-    """The container's JOBSTREAM_ environment, with the placeholder secrets and a pod name filled in."""
-    config = {
-        m["metadata"]["name"]: m.get("data", {}) | m.get("stringData", {})
-        for m in manifests
-        if m["kind"] in ("ConfigMap", "Secret")
-    }
-    env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        env.update(config[source["configMapRef"]["name"]])
-    for variable in container.get("env", []):
-        if "value" in variable:
-            env[variable["name"]] = variable["value"]
-        elif "secretKeyRef" in variable["valueFrom"]:
-            ref = variable["valueFrom"]["secretKeyRef"]
-            env[variable["name"]] = config[ref["name"]][ref["key"]]
-        else:
-            assert variable["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
-            env[variable["name"]] = "pod-0"
-    return env
-
-
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))
 def test_every_jobstream_variable_exists_and_the_settings_accept_every_containers_environment(rendered, overlay):
     known = _Recording({})
     Settings.from_env(known)
     for workload, spec, container in containers(rendered[overlay]):
-        if container["name"] in ("mariadb", "redis"):
+        if container["name"] in SERVER_IMAGES:
             continue
         env = environment(rendered[overlay], spec, container)
         unknown = {name for name in env if name.startswith("JOBSTREAM_")} - known.asked
         assert not unknown, f"{workload}: not settings of jobstream/settings.py: {unknown}"
-        Settings.from_env(env)  # a bad value raises SettingsError naming it
+        # As the process runs: with its identity, so production demands that identity's credentials. A bad value
+        # raises SettingsError naming it.
+        Settings.from_env(env, identity=process_identity(container) or "admin")
 
 
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))

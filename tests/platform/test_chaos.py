@@ -17,13 +17,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
 from benchmarks.fixtures import scratch_database
-from jobstream.settings import PROJECT_ROOT, Settings
+from jobstream.settings import PROJECT_ROOT, KafkaClientSettings, Settings
 from jobstream.topic_admin import reconcile_topics
 from schemas.topics import topic_catalog
 from stack.kafka import KafkaCluster
@@ -31,6 +32,7 @@ from stack.local import local_kafka
 from stack.processes import read_pid
 from tests.chaos_harness import Decisions, Load, Platform, converged, seed
 from tests.e2e_harness import wait_for
+from tests.kafka_helpers import provisioned
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
@@ -78,9 +80,11 @@ def report(settings: Settings) -> Report:
 
 
 @contextlib.contextmanager
-def running_platform(settings: Settings, workdir: Path, redis_db: int, bootstrap: str) -> Iterator[Platform]:
+def running_platform(
+    settings: Settings, workdir: Path, redis_db: int, kafka: KafkaClientSettings
+) -> Iterator[Platform]:
     with scratch_database(settings, migrated=True, prefix="jobstream_chaos") as database:
-        platform = Platform(settings, workdir, database, redis_db, bootstrap)
+        platform = Platform(settings, workdir, database, redis_db, kafka)
         try:
             yield platform.start()
         finally:
@@ -102,7 +106,7 @@ def under_load(platform: Platform) -> Iterator[tuple[Load, Decisions]]:
 
 @pytest.fixture(scope="module")
 def platform(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    with running_platform(settings, tmp_path_factory.mktemp("chaos"), PLATFORM_REDIS_DB, settings.kafka_bootstrap) as p:
+    with running_platform(settings, tmp_path_factory.mktemp("chaos"), PLATFORM_REDIS_DB, settings.kafka) as p:
         yield p
 
 
@@ -186,17 +190,25 @@ def test_the_single_broker_killed_and_started_again_after_20s(platform, traffic,
     survive("the only broker killed (SIGKILL), back after 20 s", kill_and_restart, platform, traffic, report)
 
 
+@dataclass(frozen=True)
+class ThreeBrokers:
+    cluster: KafkaCluster
+    # The tests' own Kafka client settings, on this cluster.
+    kafka: KafkaClientSettings
+
+
 @pytest.fixture(scope="module")
-def three_brokers(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+def three_brokers(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreeBrokers]:
     # Below the kernel's ephemeral range (32768+): a client socket's local port can never hold a listener's port.
     cluster = KafkaCluster(
         root=tmp_path_factory.mktemp("chaos-kafka-3"), jar_cache=settings.jar_cache, brokers=3, base_port=31092
     )
     try:
         cluster.start(timeout_s=240)
-        admin = AdminClient({"bootstrap.servers": cluster.bootstrap, "log_level": 0})
+        kafka = provisioned(cluster, settings.kafka)
+        admin = AdminClient({**kafka.client_config(), "log_level": 0})
         reconcile_topics(admin, topic_catalog(replication_factor=3), min_insync_replicas=2)
-        yield cluster
+        yield ThreeBrokers(cluster, kafka)
     finally:
         cluster.stop()
 
@@ -204,16 +216,16 @@ def three_brokers(settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
 def test_one_broker_of_three_killed_for_good(settings, three_brokers, report, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("chaos-rf3")
     with (
-        running_platform(settings, workdir, CLUSTER_REDIS_DB, three_brokers.bootstrap) as platform,
+        running_platform(settings, workdir, CLUSTER_REDIS_DB, three_brokers.kafka) as platform,
         under_load(platform) as traffic,
     ):
         load, _ = traffic
         wait_for(lambda: len(load.accepted_ids()) >= 50, 60, "the first 50 applications answered 202")
         converged(platform, *traffic, timeout_s=90)
-        admin = AdminClient({"bootstrap.servers": three_brokers.bootstrap, "log_level": 0})
+        admin = AdminClient({**three_brokers.kafka.client_config(), "log_level": 0})
         partitions = admin.list_topics("application.created", timeout=10).topics["application.created"].partitions
         leader = partitions[0].leader
-        victim = three_brokers.running_pids()[leader]
+        victim = three_brokers.cluster.running_pids()[leader]
 
         def kill_one() -> None:
             os.kill(victim, signal.SIGKILL)

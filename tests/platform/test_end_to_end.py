@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import pytest
@@ -49,9 +50,7 @@ JOB_TITLE = "Streaming platform engineer"
 @pytest.fixture
 def sink_redis(settings: Settings):
     """(url, client) of a Redis db of the Redis sink's own, flushed before and after the test."""
-    address = settings.redis
-    password = f":{address.password}@" if address.password else ""
-    url = f"redis://{password}{address.host}:{address.port}/{SINK_REDIS_DB}"
+    url = urlunsplit(urlsplit(settings.redis_url)._replace(path=f"/{SINK_REDIS_DB}"))  # its user and password kept
     client = redis.Redis.from_url(url, socket_timeout=5, decode_responses=True)
     client.flushdb()
     try:
@@ -77,7 +76,7 @@ def _decided(application_id: str, job_id: str) -> dict:
 
 
 def _produce_decided(settings: Settings, records: list[dict]) -> None:
-    producer = idempotent_producer(settings.kafka_bootstrap)
+    producer = idempotent_producer(settings.kafka)
     failures: list[object] = []
     encode = EVENTS["application_decided"].encode
     for record in records:
@@ -248,7 +247,7 @@ def test_a_mysql_sink_killed_mid_batch_then_restarted_writes_every_row_exactly_o
     address, db = settings.mysql, scratch_database
     url = mysql_url(address, db)
     group = f"test-e2e-crash-{uuid.uuid4().hex[:10]}"
-    commit_at_end(settings.kafka_bootstrap, group, MYSQL_SINK_TOPICS)
+    commit_at_end(settings.kafka, group, MYSQL_SINK_TOPICS)
     env = {"JOBSTREAM_SINKS_BATCH_MAX_MESSAGES": "500"}
     jobs = [str(uuid.uuid4()) for _ in range(8)]
     blocked_job = jobs[0]

@@ -37,7 +37,7 @@ def test_a_job_title_with_a_header_injection_in_the_log_sends_a_one_line_subject
 ):
     """The title was accepted before the gateway refused control characters, so it sits in job.lifecycle:
     the email still goes out, to its one recipient, and the notifications stage stays up for the next one."""
-    producer = EventProducer(settings.kafka_bootstrap)
+    producer = EventProducer(settings.kafka)
     with SmtpCapture(tmp_path / "mail") as smtp, Webhook() as webhook:
         notifications = services.notifications(smtp.port, webhook.url).start()
         injected, plain = ids("job"), ids("job")

@@ -52,7 +52,7 @@ UNLIMITED = {
 @pytest.fixture(scope="module")
 def platform(settings: Settings, tmp_path_factory: pytest.TempPathFactory):
     with scratch_database(settings, migrated=True, prefix="jobstream_chaos") as database:
-        running = Platform(settings, tmp_path_factory.mktemp("fuzz"), database, REDIS_DB, settings.kafka_bootstrap)
+        running = Platform(settings, tmp_path_factory.mktemp("fuzz"), database, REDIS_DB, settings.kafka)
         running.env.update(UNLIMITED)
         try:
             yield running.start()

@@ -40,7 +40,7 @@ _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "an
 @pytest.fixture(scope="module")
 def platform(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     with scratch_database(settings, migrated=True, prefix="jobstream_obs") as database:
-        running = Platform(settings, tmp_path_factory.mktemp("obs"), database, REDIS_DB, settings.kafka_bootstrap)
+        running = Platform(settings, tmp_path_factory.mktemp("obs"), database, REDIS_DB, settings.kafka)
         running.env["JOBSTREAM_PROMETHEUS_SCRAPE_INTERVAL_S"] = "2"
         try:
             yield running.start()

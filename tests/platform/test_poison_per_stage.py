@@ -20,6 +20,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from jobstream.consumer_offsets import end_offsets
+from jobstream.settings import KafkaClientSettings
 from schemas import examples
 from schemas.topics import topic_catalog
 from stack.smtp import SmtpCapture
@@ -53,14 +54,14 @@ def notification_record(recipient_id: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def producer(settings):
-    events = EventProducer(settings.kafka_bootstrap)
+    events = EventProducer(settings.kafka)
     yield events
     events.flush()
 
 
 @pytest.fixture
 def dead_letters(settings):
-    reader = TopicReader(settings.kafka_bootstrap, "dead_letter", None)
+    reader = TopicReader(settings.kafka, "dead_letter", None)
     yield reader
     reader.close()
 
@@ -82,11 +83,13 @@ def feed(producer: EventProducer, data: st.DataObject, topics: list[str], key: s
     producer.flush()
 
 
-def assert_went_past_everything(service: Service, bootstrap: str, topics: list[str], timeout_s: float = 60) -> None:
+def assert_went_past_everything(
+    service: Service, kafka: KafkaClientSettings, topics: list[str], timeout_s: float = 60
+) -> None:
     """The stage is alive and its group committed, on every partition of `topics`, the end written so far."""
     assert service.group is not None
-    ends = {(topic, partition): end for topic in topics for partition, end in end_offsets(bootstrap, topic).items()}
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": service.group, "log_level": 0})
+    ends = {(topic, partition): end for topic in topics for partition, end in end_offsets(kafka, topic).items()}
+    consumer = Consumer({**kafka.client_config(), "group.id": service.group, "log_level": 0})
     try:
 
         def behind() -> list[tuple[str, int, int, int]]:
@@ -135,7 +138,7 @@ def assert_undecodable_dead_lettered(
 
 @pytest.fixture
 def outcomes(settings):
-    reader = TopicReader(settings.kafka_bootstrap, "notification.outcome", EVENTS["notification_outcome"])
+    reader = TopicReader(settings.kafka, "notification.outcome", EVENTS["notification_outcome"])
     yield reader
     reader.close()
 
@@ -189,7 +192,7 @@ def test_acceptance_survives_hostile_events_on_each_input(data, acceptance, prod
     application = application_record(key)
     producer.send("application.created", "application_created", application)
     producer.flush()
-    assert_went_past_everything(acceptance, settings.kafka_bootstrap, ACCEPTANCE_INPUTS)
+    assert_went_past_everything(acceptance, settings.kafka, ACCEPTANCE_INPUTS)
     wanted = application["application_id"]
     decided.kept.clear()  # what earlier examples kept
     kept = decided.read(lambda o: o.record["application_id"] == wanted, lambda kept: len(kept) >= 1, timeout_s=60)
@@ -205,7 +208,7 @@ def test_analytics_survives_hostile_events_on_each_input(data, analytics, produc
     producer.send("job.lifecycle", "job_lifecycle", job_record(key))
     producer.send("application.decided", "application_decided", decided_record(key))
     producer.flush()
-    assert_went_past_everything(analytics, settings.kafka_bootstrap, ANALYTICS_INPUTS)
+    assert_went_past_everything(analytics, settings.kafka, ANALYTICS_INPUTS)
     assert_undecodable_dead_lettered(dead_letters, analytics, ANALYTICS_INPUTS)
 
 
@@ -223,7 +226,7 @@ def test_each_notification_stage_survives_hostile_requests(
     good = notification_record(key)
     producer.send(topic, "notification_requested", good, key_field="recipient_id")
     producer.flush()
-    assert_went_past_everything(notifications, settings.kafka_bootstrap, topics)
+    assert_went_past_everything(notifications, settings.kafka, topics)
     outcomes.kept.clear()  # what earlier examples kept
     sent = outcomes.read(
         lambda o: o.record["notification_id"] == good["notification_id"], lambda kept: len(kept) >= 1, timeout_s=60
@@ -246,7 +249,7 @@ def test_the_mysql_sink_survives_hostile_events_on_each_input(
     good = decided_record(key)
     producer.send("application.decided", "application_decided", good)
     producer.flush()
-    assert_went_past_everything(mysql_sink, settings.kafka_bootstrap, MYSQL_SINK_TOPICS)
+    assert_went_past_everything(mysql_sink, settings.kafka, MYSQL_SINK_TOPICS)
     wanted = good["application_id"]
     wait_for(
         lambda: rows(
@@ -279,7 +282,7 @@ def test_the_redis_sink_survives_hostile_events_on_each_input(data, redis_sink, 
     good = decided_record(key)
     producer.send("application.decided", "application_decided", good)
     producer.flush()
-    assert_went_past_everything(sink, settings.kafka_bootstrap, REDIS_SINK_TOPICS)
+    assert_went_past_everything(sink, settings.kafka, REDIS_SINK_TOPICS)
     application_key = redis_keys.application(good["application_id"])
     wait_for(lambda: client.hget(application_key, "status") == "accepted", 30, "the good decision in Redis")
     assert_undecodable_dead_lettered(dead_letters, sink, REDIS_SINK_TOPICS)

@@ -83,14 +83,14 @@ def test_v1_messages_replayed_from_kafka_decode_with_the_v2_reader(settings, kaf
     assert event.latest.version >= 2
     run = uuid.uuid4().hex.encode()
     written = list(generate_many(v1.schema, 25))
-    producer = idempotent_producer(settings.kafka_bootstrap)
+    producer = idempotent_producer(settings.kafka)
     for record in written:
         producer.produce(
             "application.created", key=record["job_id"], value=event.encode_with(v1, record), headers={"run": run}
         )
     assert producer.flush(30) == 0
 
-    consumer = group_consumer(settings.kafka_bootstrap, f"test-replay-{uuid.uuid4().hex[:8]}")
+    consumer = group_consumer(settings.kafka, f"test-replay-{uuid.uuid4().hex[:8]}")
     consumer.subscribe(["application.created"])
     messages = consume_until(
         consumer, lambda kept: len(kept) >= len(written), 60, keep=lambda m: header(m, "run") == run

@@ -85,7 +85,7 @@ def test_round_trip_through_a_catalog_topic_keeps_per_key_order_and_group_offset
     sent = [(jobs[i % len(jobs)], f"{i}".encode()) for i in range(200)]
     delivered, failed = [], []
 
-    producer = idempotent_producer(settings.kafka_bootstrap)
+    producer = idempotent_producer(settings.kafka)
     for key, sequence in sent:
         producer.produce(
             topic,
@@ -99,7 +99,7 @@ def test_round_trip_through_a_catalog_topic_keeps_per_key_order_and_group_offset
     assert len(delivered) == len(sent)
 
     group = f"test-roundtrip-{uuid.uuid4().hex[:8]}"
-    consumer = group_consumer(settings.kafka_bootstrap, group)
+    consumer = group_consumer(settings.kafka, group)
     consumer.subscribe([topic])
     received = consume_until(consumer, lambda kept: len(kept) >= len(sent), 60, keep=lambda m: header(m, "run") == run)
     consumer.commit(asynchronous=False)
@@ -115,7 +115,7 @@ def test_round_trip_through_a_catalog_topic_keeps_per_key_order_and_group_offset
     # after the commit, and nothing of the run before it.
     producer.produce(topic, key=jobs[0], value=b"marker", headers={"run": run})
     assert producer.flush(30) == 0
-    again = group_consumer(settings.kafka_bootstrap, group)
+    again = group_consumer(settings.kafka, group)
     again.subscribe([topic])
     seen = consume_until(
         again,

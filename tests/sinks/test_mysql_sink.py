@@ -15,6 +15,7 @@ from quixstreams.sinks import SinkBackpressureError
 from quixstreams.sinks.base.item import SinkItem
 
 from jobstream.backoff import Backoff
+from jobstream.identities import READ_MODEL_TABLES
 from jobstream.mysql import MySQLPool
 from jobstream.settings import Settings
 from schemas import examples
@@ -28,16 +29,6 @@ from sinks.sre.checksum import model_checksum
 from state.migrate import connect
 
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
-ALL_TABLES = (
-    "jobs",
-    "job_tags",
-    "applications",
-    "application_stage_history",
-    "job_funnel",
-    "notification_log",
-    "job_window_stats",
-    "company_window_stats",
-)
 FAST = RetryPolicy(max_attempts=3, backoff=Backoff(base_s=0.01, cap_s=0.05), backpressure_s=7)
 
 
@@ -116,7 +107,7 @@ def db(settings: Settings, scratch_database: str) -> Iterator[pymysql.Connection
 
 def checksum(db: pymysql.Connection) -> str:
     db.commit()
-    return model_checksum(db, ALL_TABLES)
+    return model_checksum(db, READ_MODEL_TABLES)
 
 
 def query(db: pymysql.Connection, sql: str, args: object = None) -> tuple:
@@ -219,7 +210,7 @@ def test_a_stage_before_its_decision_gives_the_same_row_as_after(pool_factory, d
     write(pool, DecisionsMapping(), decision)
     stage_first = checksum(db)
     with db.cursor() as cursor:
-        for table in ALL_TABLES:
+        for table in READ_MODEL_TABLES:
             cursor.execute(f"DELETE FROM {table}")
     db.commit()
     write(pool, DecisionsMapping(), decision)

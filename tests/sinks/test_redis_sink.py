@@ -186,7 +186,7 @@ def test_the_redis_sink_process_applies_what_is_produced_to_the_topics(settings,
     """`python -m sinks redis` against Redis db 13, this test's own: it holds only what the process wrote."""
     job_id = new_id()
     group = f"test-sinks-redis-{uuid.uuid4().hex[:8]}"
-    commit_at_end(settings.kafka_bootstrap, group, sorted(plans()))  # only what this test produces
+    commit_at_end(settings.kafka, group, sorted(plans()))  # only what this test produces
     produce(
         settings,
         "application.decided",
@@ -197,6 +197,8 @@ def test_the_redis_sink_process_applies_what_is_produced_to_the_topics(settings,
     url = settings.redis_url.rsplit("/", 1)[0] + "/13"
     env = {
         **os.environ,
+        # Its group is not the identity's own: it reaches Kafka as the tests do.
+        **settings.kafka.environment(),
         "JOBSTREAM_REDIS_URL": url,
         "JOBSTREAM_SINKS_REDIS_GROUP": group,
         "JOBSTREAM_SINKS_COMMIT_INTERVAL_MS": "200",

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import pytest
 
 from jobstream.consumer_offsets import commit_at_end, end_offsets
+from jobstream.identities import READ_MODEL_TABLES
 from jobstream.settings import PROJECT_ROOT, Settings
 from schemas.avro import load_event_schemas
 from sinks.mysql.models import read_models
@@ -29,7 +30,6 @@ from state.migrate import connect
 from tests.e2e_harness import MYSQL_SINK_TOPICS
 from tests.kafka_helpers import idempotent_producer
 from tests.sinks.test_mysql_sink import (
-    ALL_TABLES,
     decided_event,
     job_event,
     new_id,
@@ -43,7 +43,7 @@ pytestmark = pytest.mark.timeout(90)
 
 
 def produce(settings: Settings, topic: str, event: str, records: list[dict], key: str) -> None:
-    producer = idempotent_producer(settings.kafka_bootstrap)
+    producer = idempotent_producer(settings.kafka)
     failures: list[object] = []
     for record in records:
         producer.produce(
@@ -72,12 +72,12 @@ def rows(settings: Settings, database: str, sql: str, args: object = None) -> tu
 
 def checksum(settings: Settings, database: str) -> str:
     with connect(settings.mysql, database) as connection:
-        return model_checksum(connection, ALL_TABLES)
+        return model_checksum(connection, READ_MODEL_TABLES)
 
 
 def table_checksums(settings: Settings, database: str) -> dict[str, str]:
     with connect(settings.mysql, database) as connection:
-        return {table: table_checksum(connection, table) for table in ALL_TABLES}
+        return {table: table_checksum(connection, table) for table in READ_MODEL_TABLES}
 
 
 # 14 job lifecycle events, 60 decisions, 40 stage changes, 10 notification outcomes, 5 + 3 analytics windows.
@@ -122,15 +122,13 @@ def wait_for(condition, timeout_s: float, what: str) -> None:
 def test_a_replay_into_wiped_tables_equals_what_the_live_sink_built(settings, scratch_database, tmp_path):
     group = f"test-sinks-mysql-{uuid.uuid4().hex[:8]}"
     # The live sink and the replay both take the events from here on, not the shared topics' whole history.
-    start = {
-        (topic, p): end
-        for topic in MYSQL_SINK_TOPICS
-        for p, end in end_offsets(settings.kafka_bootstrap, topic).items()
-    }
-    commit_at_end(settings.kafka_bootstrap, group, MYSQL_SINK_TOPICS)
+    start = {(topic, p): end for topic in MYSQL_SINK_TOPICS for p, end in end_offsets(settings.kafka, topic).items()}
+    commit_at_end(settings.kafka, group, MYSQL_SINK_TOPICS)
     ours = produce_every_model(settings)
     env = {
         **os.environ,
+        # Its group is not the identity's own: it reaches Kafka as the tests do.
+        **settings.kafka.environment(),
         "JOBSTREAM_MYSQL_URL": settings.mysql_url.rsplit("/", 1)[0] + f"/{scratch_database}",
         "JOBSTREAM_SINKS_MYSQL_GROUP": group,
         "JOBSTREAM_SINKS_COMMIT_INTERVAL_MS": "200",
@@ -177,7 +175,7 @@ def test_a_replay_into_wiped_tables_equals_what_the_live_sink_built(settings, sc
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr.decode()[-2000:]
-    committed = {(row.topic, row.partition): row.committed or 0 for row in group_lag(settings.kafka_bootstrap, group)}
+    committed = {(row.topic, row.partition): row.committed or 0 for row in group_lag(settings.kafka, group)}
     built, built_tables = checksum(settings, scratch_database), table_checksums(settings, scratch_database)
     assert rows(
         settings,
@@ -187,7 +185,7 @@ def test_a_replay_into_wiped_tables_equals_what_the_live_sink_built(settings, sc
     ) == ((4,),)
 
     with connect(settings.mysql, scratch_database) as connection, connection.cursor() as cursor:
-        for table in ALL_TABLES:
+        for table in READ_MODEL_TABLES:
             cursor.execute(f"DELETE FROM {table}")
     assert checksum(settings, scratch_database) != built
     local = scratch_settings(settings, scratch_database, group)
@@ -305,11 +303,11 @@ def test_lag_is_the_high_watermark_minus_the_committed_offset(settings):
     produce(settings, "notification.outcome", "notification_outcome", [outcome_event(new_id())], "recipient_id")
     high = high_watermarks_of(settings, ["notification.outcome"])
     (partition, end), *_ = [(p, e) for (_, p), e in high.items() if e > 0]
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group, "log_level": 0})
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": group, "log_level": 0})
     consumer.commit(offsets=[TopicPartition("notification.outcome", partition, end - 1)], asynchronous=False)
     consumer.close()
 
-    (row,) = group_lag(settings.kafka_bootstrap, group)
+    (row,) = group_lag(settings.kafka, group)
     assert (row.topic, row.partition, row.committed) == ("notification.outcome", partition, end - 1)
     # Other tests may produce meanwhile: the lag is at least the one message left, and exactly high - committed.
     assert row.lag == row.high - row.committed >= 1
@@ -327,7 +325,7 @@ def test_lag_is_the_high_watermark_minus_the_committed_offset(settings):
 def high_watermarks_of(settings: Settings, topics) -> dict[tuple[str, int], int]:
     from confluent_kafka import Consumer
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "unused", "log_level": 0})
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": "unused", "log_level": 0})
     try:
         return high_watermarks(consumer, list(topics))
     finally:

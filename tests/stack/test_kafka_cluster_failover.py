@@ -8,10 +8,11 @@ import time
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from jobstream.settings import KafkaClientSettings
 from jobstream.topic_admin import reconcile_topics
 from schemas.topics import TopicSpec
 from stack.kafka import KafkaCluster
-from tests.kafka_helpers import consume_until, group_consumer, idempotent_producer
+from tests.kafka_helpers import consume_until, group_consumer, idempotent_producer, provisioned
 
 pytestmark = pytest.mark.cluster
 
@@ -47,8 +48,14 @@ def three_brokers(settings, tmp_path_factory):
     assert cluster.running_pids() == {}
 
 
-def test_three_node_quorum_takes_replication_factor_three_and_min_isr_two(three_brokers):
-    admin = AdminClient({"bootstrap.servers": three_brokers.bootstrap, "log_level": 0})
+@pytest.fixture(scope="module")
+def cluster_kafka(settings, three_brokers) -> KafkaClientSettings:
+    """The tests' own Kafka client settings, on the three-node cluster."""
+    return provisioned(three_brokers, settings.kafka)
+
+
+def test_three_node_quorum_takes_replication_factor_three_and_min_isr_two(three_brokers, cluster_kafka):
+    admin = AdminClient({**cluster_kafka.client_config(), "log_level": 0})
     assert three_brokers.broker_ids() == [1, 2, 3]
     spec = TopicSpec("reliability.rf3", partitions=3, replication_factor=3, key="id", description="rf3", event=None)
     reconcile_topics(admin, [spec], min_insync_replicas=2)
@@ -56,8 +63,8 @@ def test_three_node_quorum_takes_replication_factor_three_and_min_isr_two(three_
     assert all(sorted(p.replicas) == [1, 2, 3] for p in partitions.values())
 
 
-def test_kill_9_of_a_leader_while_producing_loses_no_acknowledged_message(three_brokers):
-    admin = AdminClient({"bootstrap.servers": three_brokers.bootstrap, "log_level": 0})
+def test_kill_9_of_a_leader_while_producing_loses_no_acknowledged_message(three_brokers, cluster_kafka):
+    admin = AdminClient({**cluster_kafka.client_config(), "log_level": 0})
     topic = "reliability.kill9"
     spec = TopicSpec(topic, partitions=3, replication_factor=3, key="id", description="kill -9 under load", event=None)
     reconcile_topics(admin, [spec], min_insync_replicas=2)
@@ -72,7 +79,7 @@ def test_kill_9_of_a_leader_while_producing_loses_no_acknowledged_message(three_
         else:
             failed.append(str(error))
 
-    producer = idempotent_producer(three_brokers.bootstrap, **{"message.timeout.ms": 120_000})
+    producer = idempotent_producer(cluster_kafka, **{"message.timeout.ms": 120_000})
     killed_at = None
     deadline = time.monotonic() + 180
     for sequence in range(MESSAGES):
@@ -91,7 +98,7 @@ def test_kill_9_of_a_leader_while_producing_loses_no_acknowledged_message(three_
     assert len(acked) - killed_at > MESSAGES // 2, "too little was acknowledged after the kill"
     assert failed == []
 
-    consumer = group_consumer(three_brokers.bootstrap, "reliability-check")
+    consumer = group_consumer(cluster_kafka, "reliability-check")
     consumer.subscribe([topic])
     received = consume_until(consumer, lambda kept: len(kept) >= len(acked), 120, keep=lambda m: True)
     consumer.close()

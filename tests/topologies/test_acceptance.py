@@ -109,7 +109,7 @@ def test_topology_settings_refuse_a_transaction_timeout_within_one_commit_interv
 
 @pytest.fixture
 def notifications(settings):
-    reader = TopicReader(settings.kafka_bootstrap, "notification.requested", EVENTS["notification_requested"])
+    reader = TopicReader(settings.kafka, "notification.requested", EVENTS["notification_requested"])
     yield reader
     reader.close()
 

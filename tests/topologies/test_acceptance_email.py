@@ -185,7 +185,7 @@ def test_applications_decoded_from_each_version_are_emailed():
 
 @pytest.fixture
 def notifications(settings):
-    reader = TopicReader(settings.kafka_bootstrap, "notification.requested", EVENTS["notification_requested"])
+    reader = TopicReader(settings.kafka, "notification.requested", EVENTS["notification_requested"])
     yield reader
     reader.close()
 

@@ -109,8 +109,8 @@ def generate(jobs: list[str], base: int, rng: random.Random) -> list[Fact]:
 
 @pytest.fixture
 def readers(settings):
-    job = TopicReader(settings.kafka_bootstrap, "analytics.job_minute", EVENTS["job_window_stats"])
-    company = TopicReader(settings.kafka_bootstrap, "analytics.company_hour", EVENTS["company_window_stats"])
+    job = TopicReader(settings.kafka, "analytics.job_minute", EVENTS["job_window_stats"])
+    company = TopicReader(settings.kafka, "analytics.company_hour", EVENTS["company_window_stats"])
     yield job, company
     job.close()
     company.close()

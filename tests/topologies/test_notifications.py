@@ -30,7 +30,7 @@ from confluent_kafka import Consumer, TopicPartition
 from jobstream.backoff import Backoff
 from jobstream.consumer_offsets import commit_at_end, end_offsets
 from jobstream.errors import SettingsError
-from jobstream.settings import PROJECT_ROOT, Settings
+from jobstream.settings import PROJECT_ROOT, KafkaClientSettings, Settings
 from schemas import examples
 from schemas.avro import load_event_schemas
 from schemas.topics import (
@@ -135,8 +135,8 @@ def webhook() -> Iterator[Webhook]:
     server.server_close()
 
 
-def _end_offsets(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    return [TopicPartition(topic, p, high) for topic in topics for p, high in end_offsets(bootstrap, topic).items()]
+def _end_offsets(kafka: KafkaClientSettings, topics: list[str]) -> list[TopicPartition]:
+    return [TopicPartition(topic, p, high) for topic in topics for p, high in end_offsets(kafka, topic).items()]
 
 
 @dataclass
@@ -185,7 +185,7 @@ class Topology:
         return user
 
     def consumer(self, topic: str) -> Consumer:
-        consumer = Consumer({"bootstrap.servers": self.settings.kafka_bootstrap, "group.id": "unused", "log_level": 0})
+        consumer = Consumer({**self.settings.kafka.client_config(), "group.id": "unused", "log_level": 0})
         consumer.assign([tp for tp in self.start_offsets if tp.topic == topic])
         return consumer
 
@@ -228,15 +228,17 @@ def _free_port_pair() -> int:
 @pytest.fixture(scope="module")
 def topology(settings, smtp, webhook, tmp_path_factory) -> Iterator[Topology]:
     group = f"test-notifications-{uuid.uuid4().hex[:8]}"
-    commit_at_end(settings.kafka_bootstrap, group, [NOTIFICATION_REQUESTED, USER_REGISTERED])
-    commit_at_end(settings.kafka_bootstrap, f"{group}.retry", [NOTIFICATION_RETRY])
+    commit_at_end(settings.kafka, group, [NOTIFICATION_REQUESTED, USER_REGISTERED])
+    commit_at_end(settings.kafka, f"{group}.retry", [NOTIFICATION_RETRY])
     start_offsets = _end_offsets(
-        settings.kafka_bootstrap, [NOTIFICATION_OUTCOME, NOTIFICATION_DEAD_LETTER, "dead_letter", NOTIFICATION_RETRY]
+        settings.kafka, [NOTIFICATION_OUTCOME, NOTIFICATION_DEAD_LETTER, "dead_letter", NOTIFICATION_RETRY]
     )
     metrics_port = _free_port_pair()
     local_dir = tmp_path_factory.mktemp("local")
     env = {
         **os.environ,
+        # Its groups are not the identity's own: it reaches Kafka as the tests do.
+        **settings.kafka.environment(),
         "JOBSTREAM_LOCAL_DIR": str(local_dir),
         "JOBSTREAM_NOTIFICATIONS_GROUP": group,
         "JOBSTREAM_SMTP_PORT": str(smtp.port),
@@ -263,7 +265,7 @@ def topology(settings, smtp, webhook, tmp_path_factory) -> Iterator[Topology]:
                 stderr=subprocess.STDOUT,
             )
         )
-    producer = idempotent_producer(settings.kafka_bootstrap)
+    producer = idempotent_producer(settings.kafka)
     running = Topology(settings, smtp, webhook, metrics_port, start_offsets, producer)
     try:
         # Ready once a probe goes all the way through; this also proves the group starts at the end.

@@ -45,7 +45,7 @@ SEARCH_WORD = f"Streamwright{RUN}"
 @pytest.fixture(scope="module")
 def platform(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     with scratch_database(settings, migrated=True, prefix="jobstream_web") as database:
-        running = Platform(settings, tmp_path_factory.mktemp("web"), database, REDIS_DB, settings.kafka_bootstrap)
+        running = Platform(settings, tmp_path_factory.mktemp("web"), database, REDIS_DB, settings.kafka)
         try:
             yield running.start()
         finally:

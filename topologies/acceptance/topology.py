@@ -78,9 +78,9 @@ def build_acceptance(settings: Settings, metrics: StageMetrics, decisions: Accep
     topology = settings.acceptance
     inputs = (JOB_LIFECYCLE, APPLICATION_CREATED, APPLICATION_STAGE_CHANGED)
     outputs = (APPLICATION_DECIDED, NOTIFICATION_REQUESTED)
-    require_topics(settings.kafka_bootstrap, [*inputs, *outputs, DEAD_LETTER])
+    require_topics(settings.kafka, [*inputs, *outputs, DEAD_LETTER])
     events = catalog_events(load_event_schemas(), [*inputs, *outputs])
-    app = build_application(settings.kafka_bootstrap, topology, metrics)
+    app = build_application(settings.kafka, topology, metrics)
 
     jobs, applications, stages = (app.dataframe(input_topic(app, name)) for name in inputs)
     decoder = EventDecoder({name: events[name] for name in inputs}, key_field="job_id")
@@ -105,7 +105,7 @@ def _addressed_to(topic: str) -> Callable[[Outbound], bool]:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings.from_env()
+    settings = Settings.from_env(identity="acceptance")
     registry = process_registry()
     metrics = StageMetrics(registry, "acceptance")
     acceptance_metrics = AcceptanceMetrics(registry)

@@ -70,9 +70,9 @@ def build_analytics(settings: Settings, metrics: StageMetrics, analytics: Analyt
     """Wire the analytics topology into a ready-to-run Application."""
     topology = settings.analytics.topology
     inputs = (APPLICATION_DECIDED, JOB_VIEWED, JOB_LIFECYCLE)
-    require_topics(settings.kafka_bootstrap, [*inputs, ANALYTICS_JOB_MINUTE, ANALYTICS_COMPANY_HOUR, DEAD_LETTER])
+    require_topics(settings.kafka, [*inputs, ANALYTICS_JOB_MINUTE, ANALYTICS_COMPANY_HOUR, DEAD_LETTER])
     events = catalog_events(load_event_schemas(), [*inputs, ANALYTICS_JOB_MINUTE, ANALYTICS_COMPANY_HOUR])
-    app = build_application(settings.kafka_bootstrap, topology, metrics)
+    app = build_application(settings.kafka, topology, metrics)
 
     decided, viewed, lifecycle = (app.dataframe(input_topic(app, name)) for name in inputs)
     decoder = EventDecoder({name: events[name] for name in inputs}, key_field="job_id", validate=check_fact_input)
@@ -125,7 +125,7 @@ def build_analytics(settings: Settings, metrics: StageMetrics, analytics: Analyt
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings.from_env()
+    settings = Settings.from_env(identity="analytics")
     registry = process_registry()
     metrics = StageMetrics(registry, "analytics")
     analytics_metrics = AnalyticsMetrics(registry)

@@ -200,7 +200,7 @@ def build_application(
     """Assemble one stage: clients, providers, the Quix application and its dataframe."""
     config = settings.notifications
     require_topics(
-        settings.kafka_bootstrap,
+        settings.kafka,
         [
             NOTIFICATION_REQUESTED,
             NOTIFICATION_RETRY,
@@ -234,7 +234,7 @@ def build_application(
     if topology.instance_id is not None:
         consumer_config["group.instance.id"] = f"{group}-{topology.instance_id}"
     app = build_stage_application(
-        settings.kafka_bootstrap,
+        settings.kafka,
         consumer_group=group,
         state_dir=topology.state_dir,
         metrics=topology_metrics,
@@ -304,4 +304,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--stage", choices=["fresh", "retry"], required=True, help="each stage is its own process")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    run_notifications(Settings.from_env(), args.stage)
+    run_notifications(Settings.from_env(identity="notifications"), args.stage)

@@ -6,10 +6,11 @@ user with its grants, a Redis ACL user); `python -m stack.k8s_resources` writes 
 Each process reads its own credentials from the environment (jobstream/settings.py), with the local stack's
 development passwords as defaults.
 
-What each identity may touch follows from its code, and tests/identities/ checks it against the code: the topic
+What each identity may touch follows from its code, and tests check it against the code (tests/jobstream/
+test_identities.py, tests/k8s/test_kafka_users.py) and on the servers (tests/stack/test_identities.py): the topic
 constants its package imports, the read models' topics and tables, the Redis keys of state/redis_keys.py.
-`admin` is the local stack's own superuser (stack tooling, migrations, tests and benchmarks); no Procfile process
-runs as it.
+`admin` is the local stack's own superuser (stack tooling, migrations, SRE commands, tests and benchmarks); no
+Procfile process that reaches a store runs as it.
 """
 
 from __future__ import annotations
@@ -49,8 +50,18 @@ _READ_MODEL_KEYS = (
     "jobstream:application:*",
 )
 _CHANGE_CHANNEL = "jobstream:applications:changed"
-# Every data command, none of the server's administration (CONFIG, FLUSHALL, KEYS, DEBUG, ACL, ...).
-_REDIS_COMMANDS = ("+@all", "-@admin", "-@dangerous")
+# Every data command, none of the server's administration (CONFIG, FLUSHALL, KEYS, DEBUG, ACL, ...), and of the
+# scripting commands only those redis-py's Script runs (no SCRIPT FLUSH, no FUNCTION LOAD).
+_REDIS_COMMANDS = (
+    "+@all",
+    "-@admin",
+    "-@dangerous",
+    "-@scripting",
+    "+eval",
+    "+evalsha",
+    "+script|load",
+    "+script|exists",
+)
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,14 @@ def _client_acls(
     return tuple(acls)
 
 
+# What the gateway writes (gateway/accounts/store.py, invitation_store.py): it never deletes, and only adds to the
+# outbox (the relay marks rows sent).
+_ACCOUNT_GRANTS = (
+    MySQLGrant(("INSERT", "UPDATE"), "users"),
+    MySQLGrant(("INSERT", "UPDATE"), "refresh_tokens"),
+    MySQLGrant(("INSERT", "UPDATE"), "invitations"),
+    MySQLGrant(("INSERT",), "outbox"),
+)
 _MYSQL_SINK_TOPICS = (
     t.JOB_LIFECYCLE,
     t.APPLICATION_DECIDED,
@@ -200,10 +219,7 @@ IDENTITIES: dict[str, Identity] = {
             kafka=_client_acls(
                 writes=(t.APPLICATION_CREATED, t.APPLICATION_STAGE_CHANGED, t.JOB_LIFECYCLE, t.JOB_VIEWED)
             ),
-            mysql=(
-                MySQLGrant(("SELECT",), "*"),
-                *(MySQLGrant(_DML, table) for table in ACCOUNT_TABLES),
-            ),
+            mysql=(MySQLGrant(("SELECT",), "*"), *_ACCOUNT_GRANTS),
             redis=(
                 *(f"%R~{pattern}" for pattern in _READ_MODEL_KEYS),
                 "~jobstream:auth:*",
@@ -213,13 +229,14 @@ IDENTITIES: dict[str, Identity] = {
                 "~jobstream:cache-lock:*",
                 f"&{_CHANGE_CHANNEL}",
                 *_REDIS_COMMANDS,
+                "-publish",  # it listens for the sink's changes; it may not announce one
             ),
         ),
         Identity(
             "outbox-relay",
             "gateway/outbox_relay.py publishes the accounts outbox, which holds only user.registered.",
             kafka=_client_acls(writes=(t.USER_REGISTERED,)),
-            mysql=(MySQLGrant(("SELECT", "UPDATE", "DELETE"), "outbox"),),
+            mysql=(MySQLGrant(("SELECT", "UPDATE"), "outbox"),),
         ),
         Identity(
             "acceptance",
@@ -312,10 +329,3 @@ IDENTITIES: dict[str, Identity] = {
         ),
     )
 }
-
-
-def identity(name: str) -> Identity:
-    try:
-        return IDENTITIES[name]
-    except KeyError:
-        raise KeyError(f"no identity {name!r}; known: {', '.join(IDENTITIES)}") from None

@@ -84,7 +84,8 @@ def up(settings: Settings) -> None:
     if mariadb_server.private:
         statements = local_mysql_statements(settings.mysql.database)
         mariadb_server.run_as_admin(statements)
-        _print("identities", f"mariadb: {sum(s.startswith('GRANT') for s in statements)} grants")
+        users = sum(statement.startswith("CREATE") for statement in statements)
+        _print("identities", f"mariadb: {users} users (identity x loopback name) with the catalog's grants")
     _print(
         "mariadb",
         f"{mariadb.version} at {settings.mysql.host}:{settings.mysql.port}/{settings.mysql.database} "

@@ -94,12 +94,6 @@ def test_working_state_keys_belong_to_their_process():
     assert f"&{keys.APPLICATIONS_CHANGED}" in IDENTITIES["sink-redis"].redis
 
 
-def test_no_service_identity_may_administer_redis():
-    for identity in IDENTITIES.values():
-        if identity.redis and not identity.superuser:
-            assert {"-@admin", "-@dangerous"} <= set(identity.redis), identity.name
-
-
 def test_the_consumer_groups_are_the_settings_defaults():
     defaults = Settings.from_env({})
     assert IDENTITIES["acceptance"].kafka_groups() == {defaults.acceptance.consumer_group}

@@ -40,11 +40,13 @@ def _metadata(config: dict[str, str]) -> None:
 
 
 def test_kafka_refuses_a_client_that_does_not_authenticate(settings):
+    _metadata(settings.kafka.client_config())  # the broker answers whoever logs in
     with pytest.raises(KafkaException):
         _metadata({"bootstrap.servers": settings.kafka.bootstrap, "socket.timeout.ms": 3000})
 
 
 def test_kafka_refuses_a_wrong_password(settings):
+    _metadata(GATEWAY.kafka.client_config())
     with pytest.raises(KafkaException):
         _metadata({**GATEWAY.kafka.client_config(), "sasl.password": "not-the-password"})
 
@@ -139,3 +141,25 @@ def test_the_gateway_reads_redis_read_models_but_cannot_write_them(redis_client)
         own = f"jobstream:gateway:pending:{uuid.uuid4()}"
         assert gateway.set(own, "x", ex=60)
     redis_client.delete(key, own)
+
+
+@pytest.mark.parametrize(
+    ("user", "command", "allowed"),
+    [
+        ("gateway", ["GET", "jobstream:job:1"], True),
+        ("gateway", ["EVALSHA", "0" * 40, "1", "jobstream:ratelimit:ip"], True),
+        ("gateway", ["PUBLISH", "jobstream:applications:changed", "forged"], False),
+        ("gateway", ["DEL", "jobstream:application:1"], False),
+        ("gateway", ["SCRIPT", "FLUSH"], False),
+        ("gateway", ["FUNCTION", "FLUSH"], False),
+        ("gateway", ["CONFIG", "SET", "maxmemory", "1"], False),
+        ("sink-redis", ["PUBLISH", "jobstream:applications:changed", "id"], True),
+        ("sink-redis", ["GET", "jobstream:auth:revoked:jti:1"], False),
+        ("notifications", ["SET", "jobstream:notifications:delivered:1", "1"], True),
+        ("notifications", ["HGET", "jobstream:job:1", "title"], False),
+        ("notifications", ["KEYS", "*"], False),
+    ],
+)
+def test_redis_allows_each_identity_its_own_commands_and_keys_only(redis_client, user, command, allowed):
+    answer = redis_client.execute_command("ACL", "DRYRUN", user, *command)
+    assert (answer == b"OK") is allowed, answer

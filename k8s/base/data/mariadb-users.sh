@@ -15,12 +15,12 @@ sql_string() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/''/g"; }
 mariadb --host=mariadb --user=root --batch <<SQL
 CREATE OR REPLACE USER 'jobstream_gateway'@'%' IDENTIFIED BY '$(sql_string "$MYSQL_PASSWORD_GATEWAY")';
 GRANT SELECT ON jobstream.* TO 'jobstream_gateway'@'%';
-GRANT SELECT, INSERT, UPDATE, DELETE ON jobstream.users TO 'jobstream_gateway'@'%';
-GRANT SELECT, INSERT, UPDATE, DELETE ON jobstream.refresh_tokens TO 'jobstream_gateway'@'%';
-GRANT SELECT, INSERT, UPDATE, DELETE ON jobstream.invitations TO 'jobstream_gateway'@'%';
-GRANT SELECT, INSERT, UPDATE, DELETE ON jobstream.outbox TO 'jobstream_gateway'@'%';
+GRANT INSERT, UPDATE ON jobstream.users TO 'jobstream_gateway'@'%';
+GRANT INSERT, UPDATE ON jobstream.refresh_tokens TO 'jobstream_gateway'@'%';
+GRANT INSERT, UPDATE ON jobstream.invitations TO 'jobstream_gateway'@'%';
+GRANT INSERT ON jobstream.outbox TO 'jobstream_gateway'@'%';
 CREATE OR REPLACE USER 'jobstream_outbox_relay'@'%' IDENTIFIED BY '$(sql_string "$MYSQL_PASSWORD_OUTBOX_RELAY")';
-GRANT SELECT, UPDATE, DELETE ON jobstream.outbox TO 'jobstream_outbox_relay'@'%';
+GRANT SELECT, UPDATE ON jobstream.outbox TO 'jobstream_outbox_relay'@'%';
 CREATE OR REPLACE USER 'jobstream_sink_mysql'@'%' IDENTIFIED BY '$(sql_string "$MYSQL_PASSWORD_SINK_MYSQL")';
 GRANT SELECT, INSERT, UPDATE, DELETE ON jobstream.jobs TO 'jobstream_sink_mysql'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE ON jobstream.job_tags TO 'jobstream_sink_mysql'@'%';

@@ -1,4 +1,4 @@
-"""Baseline servers, started exactly like the gateway (`uvicorn.run(app, host, port, proxy_headers=False)`).
+"""Baseline servers, served exactly like the gateway (`gateway.http.server.serve`).
 
 - ``bare``: the same route answering 202 with no work at all: the ceiling of Starlette + uvicorn on this machine.
 - ``naive``: the same route INSERTing each application synchronously into MySQL (a pooled connection per request,
@@ -15,13 +15,13 @@ import time
 import uuid
 
 import pymysql
-import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gateway.http.server import serve
 from jobstream.mysql import MySQLPool
 from jobstream.settings import MySQLAddress, Settings
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.database:
             parser.error("naive needs --database (a scratch database the harness created)")
         app = naive_app(Settings.from_env().mysql, args.database, args.table)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, proxy_headers=False)
+    serve(app, "127.0.0.1", args.port)
     return 0
 
 

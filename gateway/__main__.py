@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sys
 
-import uvicorn
 from prometheus_client import start_http_server
 
 from gateway.app import build_app
+from gateway.http.server import serve
 from gateway.ops.metrics import GatewayMetrics
 from jobstream.errors import SettingsError
 from jobstream.settings import Settings
@@ -33,8 +33,7 @@ def main() -> int:
                 file=sys.stderr,
             )
             return 2
-    # proxy_headers=False: build_app applies X-Forwarded-For itself, from JOBSTREAM_GATEWAY_TRUSTED_PROXIES only.
-    uvicorn.run(build_app(settings, metrics=metrics), host=gw.host, port=gw.port, proxy_headers=False)
+    serve(build_app(settings, metrics=metrics), gw.host, gw.port)
     return 0
 
 

@@ -150,6 +150,9 @@ class TopologySettings:
     instance_id: str | None
     session_timeout_ms: int
     transaction_timeout_ms: int
+    # A running topology that has not polled Kafka for this long is stuck in a client call and exits
+    # (jobstream/watchdog.py); its supervisor starts a fresh one.
+    stall_timeout_ms: int
 
 
 @dataclass(frozen=True)
@@ -505,6 +508,8 @@ def _topology_settings(
         instance_id=reader.optional_text(f"{prefix}INSTANCE_ID"),
         session_timeout_ms=reader.integer(f"{prefix}SESSION_TIMEOUT_MS", 10_000, minimum=1_000),
         transaction_timeout_ms=reader.integer(f"{prefix}TRANSACTION_TIMEOUT_MS", 10_000, minimum=1_000),
+        # At least a few statistics intervals (5 s), the heartbeat the watchdog reads.
+        stall_timeout_ms=reader.integer(f"{prefix}STALL_TIMEOUT_MS", 30_000, minimum=15_000),
     )
     if settings.transaction_timeout_ms <= settings.commit_interval_ms:
         raise SettingsError(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
@@ -32,6 +33,9 @@ class StageMetrics:
     def __init__(self, registry: CollectorRegistry, topology: str) -> None:
         self.registry = registry
         self.topology = topology
+        # time.monotonic() of the last statistics callback: the consumer's poll serves it, so it is the main loop's
+        # heartbeat (jobstream.watchdog).
+        self.polled_at = time.monotonic()
         self._messages = Counter(
             "jobstream_topology_messages",
             "Input messages processed (offsets stored), by input topic.",
@@ -89,6 +93,7 @@ class StageMetrics:
 
     def statistics(self, stats_json: str) -> None:
         """librdkafka's `stats_cb`: refresh the lag of each partition this consumer fetches."""
+        self.polled_at = time.monotonic()
         seen: set[tuple[str, str]] = set()
         for topic, topic_stats in json.loads(stats_json).get("topics", {}).items():
             for partition, stats in topic_stats.get("partitions", {}).items():

@@ -11,6 +11,7 @@ for the supervisor to restart and, if it keeps failing, to mark failed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import signal
@@ -24,6 +25,7 @@ from quixstreams import Application
 
 from jobstream.backoff import Backoff
 from jobstream.failures import FailureKind, classify, describe
+from jobstream.watchdog import StallWatchdog
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +49,12 @@ def run_stage(
     *,
     policy: RecoveryPolicy | None = None,
     on_recovery: RecoveryHook | None = None,
+    watchdog: StallWatchdog | None = None,
 ) -> None:
-    """Build and run the stage's Application; rebuild it after each transient failure; return on SIGTERM/SIGINT."""
+    """Build and run the stage's Application; rebuild it after each transient failure; return on SIGTERM/SIGINT.
+
+    With a `watchdog`, a run whose loop stops polling ends the process (`jobstream.watchdog`).
+    """
     policy = policy or RecoveryPolicy()
     rng = random.Random()
     stop = threading.Event()
@@ -60,7 +66,8 @@ def run_stage(
             app = build()
             if stop.is_set():
                 return
-            app.run()
+            with watchdog.watching() if watchdog is not None else contextlib.nullcontext():
+                app.run()
             return  # run() only returns once a signal asked it to stop
         except Exception as error:
             if classify(error) is not FailureKind.TRANSIENT:

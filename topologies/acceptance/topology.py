@@ -24,6 +24,7 @@ from jobstream.process_metrics import process_registry
 from jobstream.settings import Settings
 from jobstream.stage_metrics import StageMetrics
 from jobstream.stage_runner import run_stage
+from jobstream.watchdog import StallWatchdog
 from schemas.avro import load_event_schemas
 from schemas.topics import (
     APPLICATION_CREATED,
@@ -114,4 +115,5 @@ def main() -> None:
         "acceptance",
         lambda: build_when_topics_are_visible(lambda: build_acceptance(settings, metrics, acceptance_metrics)),
         on_recovery=metrics.recovered,
+        watchdog=StallWatchdog("acceptance", lambda: metrics.polled_at, settings.acceptance.stall_timeout_ms / 1000),
     )

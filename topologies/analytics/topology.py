@@ -24,6 +24,7 @@ from jobstream.process_metrics import process_registry
 from jobstream.settings import Settings
 from jobstream.stage_metrics import StageMetrics
 from jobstream.stage_runner import run_stage
+from jobstream.watchdog import StallWatchdog
 from schemas.avro import load_event_schemas
 from schemas.topics import (
     ANALYTICS_COMPANY_HOUR,
@@ -134,4 +135,7 @@ def main() -> None:
         "analytics",
         lambda: build_when_topics_are_visible(lambda: build_analytics(settings, metrics, analytics_metrics)),
         on_recovery=metrics.recovered,
+        watchdog=StallWatchdog(
+            "analytics", lambda: metrics.polled_at, settings.analytics.topology.stall_timeout_ms / 1000
+        ),
     )

@@ -142,8 +142,8 @@ def run(settings: Settings, workdir: Path, quick: bool) -> Table:
         f"replay: the applications model (sinks.mysql.models), {APPLICATION_STAGE_CHANGED} read from an empty "
         "scratch topic; "
         f"batch {_BATCH:,}, MySQL pool of JOBSTREAM_SINKS_MYSQL_POOL_SIZE="
-        f"{settings.sinks.mysql_pool_size}; each transaction recomputes the job_funnel rows of its jobs from "
-        "every application of those jobs so far",
+        f"{settings.sinks.mysql_pool_size}; job_funnel recomputed once, for every job, after the last batch "
+        "(sinks.mysql.funnel.refresh_every_funnel)",
         "replay's wall time includes its shadow tables, the checksum of the rebuilt tables, the swap and the "
         "catch-up pass (nothing to catch up here)",
         f"model checksum of {', '.join(result.tables)} (sinks.sre.checksum.model_checksum): {result.checksum}",

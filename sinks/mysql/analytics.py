@@ -12,6 +12,7 @@ from pymysql.cursors import Cursor
 from quixstreams.sinks.base.item import SinkItem
 
 from schemas.topics import ANALYTICS_COMPANY_HOUR, ANALYTICS_JOB_MINUTE
+from sinks.mysql.sink import Target
 from sinks.mysql.upsert import latest, newer, upsert, utc
 
 _STATS = ("applications", "accepted", "rejected", "rejected_by_reason", "views", "conversion")
@@ -21,11 +22,11 @@ class JobWindowsMapping:
     topic = ANALYTICS_JOB_MINUTE
     tables = ("job_window_stats",)
 
-    def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None:
+    def write(self, cursor: Cursor, items: Sequence[SinkItem], target: Target) -> None:
         columns = ("job_id", "window_start", "window_end", "company_id", *_STATS, "version")
         upsert(
             cursor,
-            f"job_window_stats{suffix}",
+            f"job_window_stats{target.suffix}",
             columns,
             [_job_row(item) for item in items],
             key_width=2,
@@ -37,11 +38,11 @@ class CompanyWindowsMapping:
     topic = ANALYTICS_COMPANY_HOUR
     tables = ("company_window_stats",)
 
-    def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None:
+    def write(self, cursor: Cursor, items: Sequence[SinkItem], target: Target) -> None:
         columns = ("company_id", "window_start", "window_end", *_STATS, "version")
         upsert(
             cursor,
-            f"company_window_stats{suffix}",
+            f"company_window_stats{target.suffix}",
             columns,
             [(item.value["company_id"], *_window(item)) for item in items],
             key_width=2,

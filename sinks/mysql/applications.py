@@ -12,6 +12,7 @@ from quixstreams.sinks.base.item import SinkItem
 
 from schemas.topics import APPLICATION_DECIDED
 from sinks.mysql.funnel import refresh_funnel
+from sinks.mysql.sink import Target
 from sinks.mysql.upsert import latest, newer, upsert, utc
 
 _COLUMNS = (
@@ -44,10 +45,10 @@ class DecisionsMapping:
     topic = APPLICATION_DECIDED
     tables = ("applications", "job_funnel")
 
-    def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None:
+    def write(self, cursor: Cursor, items: Sequence[SinkItem], target: Target) -> None:
         upsert(
             cursor,
-            f"applications{suffix}",
+            f"applications{target.suffix}",
             _COLUMNS,
             [_row(item) for item in items],
             key_width=1,
@@ -57,7 +58,8 @@ class DecisionsMapping:
                 latest(),
             ],
         )
-        refresh_funnel(cursor, (item.value["job_id"] for item in items), suffix)
+        if target.derive:
+            refresh_funnel(cursor, (item.value["job_id"] for item in items), target.suffix)
 
 
 def _row(item: SinkItem) -> tuple[object, ...]:

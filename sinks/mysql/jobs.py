@@ -8,6 +8,7 @@ from pymysql.cursors import Cursor
 from quixstreams.sinks.base.item import SinkItem
 
 from schemas.topics import JOB_LIFECYCLE
+from sinks.mysql.sink import Target
 from sinks.mysql.upsert import latest, newer, upsert, utc
 
 _COLUMNS = (
@@ -35,8 +36,8 @@ class JobsMapping:
     topic = JOB_LIFECYCLE
     tables = ("jobs", "job_tags")
 
-    def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None:
-        jobs, tags = f"jobs{suffix}", f"job_tags{suffix}"
+    def write(self, cursor: Cursor, items: Sequence[SinkItem], target: Target) -> None:
+        jobs, tags = f"jobs{target.suffix}", f"job_tags{target.suffix}"
         upsert(
             cursor,
             jobs,

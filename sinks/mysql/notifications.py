@@ -8,6 +8,7 @@ from pymysql.cursors import Cursor
 from quixstreams.sinks.base.item import SinkItem
 
 from schemas.topics import NOTIFICATION_OUTCOME
+from sinks.mysql.sink import Target
 from sinks.mysql.upsert import latest, newer, upsert, utc
 
 _COLUMNS = (
@@ -28,10 +29,10 @@ class NotificationsMapping:
     topic = NOTIFICATION_OUTCOME
     tables = ("notification_log",)
 
-    def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None:
+    def write(self, cursor: Cursor, items: Sequence[SinkItem], target: Target) -> None:
         upsert(
             cursor,
-            f"notification_log{suffix}",
+            f"notification_log{target.suffix}",
             _COLUMNS,
             [_row(item) for item in items],
             key_width=1,

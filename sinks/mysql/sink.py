@@ -36,8 +36,24 @@ _UNAVAILABLE = frozenset({1040, 1053, 2002, 2003, 2006, 2013})
 RETRY_REASONS = ("conflict", "unavailable")
 
 
+@dataclass(frozen=True)
+class Target:
+    """Which tables a mapping writes, and when the tables derived from them are recomputed.
+
+    `suffix` names the tables (``__shadow`` in a replay). With `derive`, each batch's transaction also recomputes
+    the derived rows it touches (job_funnel), as the live sink must; a replay writes with derive=False and rebuilds
+    every derived row once, after its last batch (`sinks.mysql.funnel.refresh_every_funnel`).
+    """
+
+    suffix: str = ""
+    derive: bool = True
+
+
+LIVE = Target()
+
+
 class Mapping(Protocol):
-    """Turns one topic's events into upserts. `suffix` names the tables written (``__shadow`` in a replay)."""
+    """Turns one topic's events into upserts into `target`'s tables."""
 
     @property
     def topic(self) -> str: ...
@@ -45,7 +61,7 @@ class Mapping(Protocol):
     @property
     def tables(self) -> tuple[str, ...]: ...
 
-    def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None: ...
+    def write(self, cursor: Cursor, items: Sequence[SinkItem], target: Target) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -75,7 +91,7 @@ class MySQLUpsertSink(BatchingSink):
         retry: RetryPolicy,
         *,
         rejected: Rejected,
-        suffix: str = "",
+        target: Target = LIVE,
         metrics: TopicSinkMetrics | None = None,
     ) -> None:
         super().__init__()
@@ -83,11 +99,11 @@ class MySQLUpsertSink(BatchingSink):
         self._mapping = mapping
         self._retry = retry
         self._rejected = rejected
-        self._suffix = suffix
+        self._target = target
         self._metrics = metrics or unserved("mysql", mapping.topic, RETRY_REASONS)
 
     def __repr__(self) -> str:
-        return f"<MySQLUpsertSink {self._mapping.topic} -> {', '.join(self._mapping.tables)}{self._suffix}>"
+        return f"<MySQLUpsertSink {self._mapping.topic} -> {', '.join(self._mapping.tables)}{self._target.suffix}>"
 
     def setup(self) -> None:
         self._pool.open()
@@ -132,7 +148,7 @@ class MySQLUpsertSink(BatchingSink):
             connection.begin()
             try:
                 with connection.cursor() as cursor:
-                    self._mapping.write(cursor, items, self._suffix)
+                    self._mapping.write(cursor, items, self._target)
                 connection.commit()
             except BaseException:
                 _rollback_quietly(connection)

@@ -13,6 +13,7 @@ from quixstreams.sinks.base.item import SinkItem
 
 from schemas.topics import APPLICATION_STAGE_CHANGED
 from sinks.mysql.funnel import refresh_funnel
+from sinks.mysql.sink import Target
 from sinks.mysql.upsert import latest, newer, upsert, utc
 
 
@@ -20,10 +21,10 @@ class StagesMapping:
     topic = APPLICATION_STAGE_CHANGED
     tables = ("applications", "application_stage_history", "job_funnel")
 
-    def write(self, cursor: Cursor, items: Sequence[SinkItem], suffix: str) -> None:
+    def write(self, cursor: Cursor, items: Sequence[SinkItem], target: Target) -> None:
         upsert(
             cursor,
-            f"applications{suffix}",
+            f"applications{target.suffix}",
             ("application_id", "job_id", "stage", "stage_changed_at", "updated_at", "stage_version"),
             [
                 (
@@ -46,7 +47,7 @@ class StagesMapping:
         )
         upsert(
             cursor,
-            f"application_stage_history{suffix}",
+            f"application_stage_history{target.suffix}",
             ("application_id", "stage", "changed_at", "changed_by"),
             [
                 (
@@ -64,4 +65,5 @@ class StagesMapping:
                 "changed_at = LEAST(changed_at, VALUES(changed_at))",
             ],
         )
-        refresh_funnel(cursor, (item.value["job_id"] for item in items), suffix)
+        if target.derive:
+            refresh_funnel(cursor, (item.value["job_id"] for item in items), target.suffix)

@@ -1,8 +1,9 @@
 """`python -m sinks.sre.replay`: rebuild MySQL read models from their topics, swapped in atomically.
 
 Each table of the chosen models is rebuilt in ``<table>__shadow`` (created LIKE the table) by the very
-mappings the live sink uses, then all of them replace the live tables in one ``RENAME TABLE``: readers
-see the old model or the new one, never a half-built one. Reading is a plain consumer with `assign()`:
+mappings the live sink uses (job_funnel, which they derive per batch, once after the last batch), then all of
+them replace the live tables in one ``RENAME TABLE``: readers see the old model or the new one, never a half-built
+one. Reading is a plain consumer with `assign()`:
 from the earliest offsets, or with --since from `offsets_for_times` on top of a copy of the live tables,
 up to the high watermarks captured at start; it never commits offsets in any group. After the swap, a
 catch-up pass re-applies what arrived during the rebuild (the live sink wrote those into the old tables).
@@ -31,11 +32,14 @@ from schemas.errors import SchemaError
 from schemas.topics import topic_catalog
 from sinks.app import mysql_pool
 from sinks.isolation import Refused
+from sinks.mysql.funnel import refresh_every_funnel
 from sinks.mysql.models import ReadModel, read_models
-from sinks.mysql.sink import MySQLUpsertSink, RetryPolicy
+from sinks.mysql.sink import LIVE, MySQLUpsertSink, RetryPolicy, Target
 from sinks.sre.checksum import model_checksum
 
 SHADOW = "__shadow"
+# Derived from the applications and their stage history: rebuilt once after the last batch, not per batch.
+FUNNEL_TABLE = "job_funnel"
 OLD = "__old"
 _TIMEOUT_S = 10.0
 
@@ -113,9 +117,13 @@ def replay(
         starts = {**_start_offsets(consumer, ends, since), **(start or {})}
         _create_shadows(pool, tables, copy=since is not None or start is not None)
         try:
-            shadow_sinks = _sinks(pool, settings, models, SHADOW, read, skipped)
+            shadow_sinks = _sinks(pool, settings, models, Target(SHADOW, derive=False), read, skipped)
             events = _apply(consumer, decoders, shadow_sinks, skipped, starts, ends, batch_size, progress)
             with pool.connection() as connection:
+                if FUNNEL_TABLE in tables:
+                    with connection.cursor() as cursor:
+                        refresh_every_funnel(cursor, SHADOW)
+                    connection.commit()
                 checksum = model_checksum(connection, tables, SHADOW)
         except BaseException:
             _drop(pool, [table + SHADOW for table in tables])
@@ -126,7 +134,7 @@ def replay(
         _swap(pool, tables)
         caught_up = 0
         if catch_up:
-            sinks = _sinks(pool, settings, models, "", read, skipped)
+            sinks = _sinks(pool, settings, models, LIVE, read, skipped)
             latest = high_watermarks(consumer, topics)
             caught_up = _apply(consumer, decoders, sinks, skipped, ends, latest, batch_size, False)
         return ReplayResult(events, tables, checksum, True, caught_up, time.monotonic() - started, skipped.count)
@@ -177,13 +185,13 @@ def _sinks(
     pool: MySQLPool,
     settings: Settings,
     models: Sequence[ReadModel],
-    suffix: str,
+    target: Target,
     read: dict[str, str],
     skipped: Skipped,
 ) -> dict[str, MySQLUpsertSink]:
     retry = RetryPolicy.from_settings(settings.sinks)
     return {
-        read[m.topic]: MySQLUpsertSink(pool, m, retry, rejected=skipped, suffix=suffix)
+        read[m.topic]: MySQLUpsertSink(pool, m, retry, rejected=skipped, target=target)
         for model in models
         for m in model.mappings
     }

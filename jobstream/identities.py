@@ -193,21 +193,7 @@ _SCALED_TOPICS = (
     t.ANALYTICS_JOB_MINUTE,
     t.ANALYTICS_COMPANY_HOUR,
 )
-_CATALOG_TOPICS = (
-    t.APPLICATION_CREATED,
-    t.JOB_LIFECYCLE,
-    t.APPLICATION_DECIDED,
-    t.APPLICATION_STAGE_CHANGED,
-    t.JOB_VIEWED,
-    t.USER_REGISTERED,
-    t.NOTIFICATION_REQUESTED,
-    t.NOTIFICATION_OUTCOME,
-    t.NOTIFICATION_RETRY,
-    t.NOTIFICATION_DEAD_LETTER,
-    t.DEAD_LETTER,
-    t.ANALYTICS_JOB_MINUTE,
-    t.ANALYTICS_COMPANY_HOUR,
-)
+_CATALOG_TOPICS = tuple(spec.name for spec in t.topic_catalog(replication_factor=1))
 
 IDENTITIES: dict[str, Identity] = {
     identity.name: identity
@@ -302,9 +288,14 @@ IDENTITIES: dict[str, Identity] = {
         ),
         Identity(
             "replay",
-            "sinks/sre/replay.py: a plain consumer (group jobstream-replay, never committing) of the MySQL read "
-            "models' topics; alone it creates shadow tables and swaps them in.",
-            kafka=_client_acls(reads=_MYSQL_SINK_TOPICS, groups=("jobstream-replay",)),
+            "sinks/sre/replay.py and snapshot.py: a plain consumer (group jobstream-replay, never committing) of the "
+            "MySQL read models' topics and their snapshots, which it alone writes; alone it creates shadow tables "
+            "and swaps them in.",
+            kafka=_client_acls(
+                reads=(*_MYSQL_SINK_TOPICS, t.READ_MODEL_SNAPSHOT),
+                writes=(t.READ_MODEL_SNAPSHOT,),
+                groups=("jobstream-replay",),
+            ),
             mysql=(MySQLGrant((*_DML, "CREATE", "DROP", "ALTER", "INDEX"), "*"),),
         ),
         Identity(

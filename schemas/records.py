@@ -123,6 +123,39 @@ class CompanyWindowStats(WindowCounts):
     company_id: str
 
 
+class SnapshotRow(TypedDict):
+    table: str
+    # Column values in the manifest's order; a DATETIME as {"micros": ...} since the epoch.
+    values: list[object]
+
+
+class SourceOffset(TypedDict):
+    topic: str
+    partition: int
+    offset: int
+
+
+class SnapshotTable(TypedDict):
+    name: str
+    columns: list[str]
+    rows: int
+    checksum: str
+
+
+class SnapshotManifest(TypedDict):
+    taken_at: datetime
+    offsets: list[SourceOffset]
+    tables: list[SnapshotTable]
+
+
+class ReadModelSnapshot(TypedDict):
+    """One record of readmodel.snapshot: a row, or the manifest completing a snapshot (sinks/sre/snapshot_store.py)."""
+
+    snapshot_id: str
+    row: SnapshotRow | None
+    manifest: SnapshotManifest | None
+
+
 # The Avro event (folder under schemas/avro/) each record is written with.
 RECORDS: dict[str, type] = {
     "application_created": ApplicationCreated,
@@ -135,4 +168,5 @@ RECORDS: dict[str, type] = {
     "notification_outcome": NotificationOutcome,
     "job_window_stats": JobWindowStats,
     "company_window_stats": CompanyWindowStats,
+    "read_model_snapshot": ReadModelSnapshot,
 }

@@ -13,16 +13,21 @@ import pymysql
 from pymysql.cursors import SSCursor
 
 
-def table_checksum(connection: pymysql.Connection, table: str) -> str:
-    """The hash of `table`'s rows alone, not its name: a shadow table and the table it became compare equal."""
-    digest = hashlib.sha256()
+def primary_key(connection: pymysql.Connection, table: str) -> tuple[str, ...]:
+    """The columns of `table`'s primary key, in key order."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT column_name FROM information_schema.statistics"
             " WHERE table_schema = DATABASE() AND table_name = %s AND index_name = 'PRIMARY' ORDER BY seq_in_index",
             (table,),
         )
-        key = ", ".join(f"`{name}`" for (name,) in cursor.fetchall())
+        return tuple(name for (name,) in cursor.fetchall())
+
+
+def table_checksum(connection: pymysql.Connection, table: str) -> str:
+    """The hash of `table`'s rows alone, not its name: a shadow table and the table it became compare equal."""
+    digest = hashlib.sha256()
+    key = ", ".join(f"`{name}`" for name in primary_key(connection, table))
     with connection.cursor(SSCursor) as cursor:
         cursor.execute(f"SELECT * FROM `{table}` ORDER BY {key}")
         for row in cursor:

@@ -3,8 +3,10 @@
 Each table of the chosen models is rebuilt in ``<table>__shadow`` (created LIKE the table) by the very
 mappings the live sink uses (job_funnel, which they derive per batch, once after the last batch), then all of
 them replace the live tables in one ``RENAME TABLE``: readers see the old model or the new one, never a half-built
-one. Reading is a plain consumer with `assign()`:
-from the earliest offsets, or with --since from `offsets_for_times` on top of a copy of the live tables,
+one. The shadows start from the latest snapshot of the models (`sinks.sre.snapshot`, in `readmodel.snapshot`), loaded
+and checked against its manifest, and read each topic from the snapshot's offsets; without a snapshot, from offset 0.
+When retention has deleted events a rebuild needs, it refuses and says which. With --since, it re-applies events
+from `offsets_for_times` on top of a copy of the live tables. Reading is a plain consumer with `assign()`,
 up to the high watermarks captured at start; it never commits offsets in any group. After the swap, a
 catch-up pass re-applies what arrived during the rebuild (the live sink wrote those into the old tables).
 Events the live sinks dead-letter (undecodable, or refused by MySQL for their values) are skipped the same way and
@@ -14,6 +16,7 @@ counted, so the rebuilt model equals the live one.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Sequence
@@ -29,21 +32,20 @@ from jobstream.mysql import MySQLPool
 from jobstream.settings import Settings
 from schemas.avro import EventSchema, load_event_schemas
 from schemas.errors import SchemaError
-from schemas.topics import topic_catalog
+from schemas.topics import DAY_MS, READ_MODEL_SNAPSHOT, topic_catalog
 from sinks.app import mysql_pool
 from sinks.isolation import Refused
 from sinks.mysql.funnel import refresh_every_funnel
 from sinks.mysql.models import ReadModel, read_models
 from sinks.mysql.sink import LIVE, MySQLUpsertSink, RetryPolicy, Target
 from sinks.sre.checksum import model_checksum
+from sinks.sre.snapshot_store import Manifest, Offsets, SnapshotError, load_rows, read_manifest
 
 SHADOW = "__shadow"
 # Derived from the applications and their stage history: rebuilt once after the last batch, not per batch.
 FUNNEL_TABLE = "job_funnel"
 OLD = "__old"
 _TIMEOUT_S = 10.0
-
-Offsets = dict[tuple[str, int], int]
 
 
 class ReplayError(JobstreamError):
@@ -61,6 +63,8 @@ class ReplayResult:
     seconds: float
     # Events left out as the live sinks leave them out: undecodable, or refused by MySQL for their values.
     skipped: int = 0
+    # What the rebuild read: the snapshot (or none), then each topic's events.
+    sources: tuple[str, ...] = ()
 
 
 class Skipped:
@@ -86,22 +90,60 @@ def replay(
     batch_size: int = 2_000,
     progress: bool = True,
     sources: dict[str, str] | None = None,
+    snapshots: str | None = READ_MODEL_SNAPSHOT,
 ) -> ReplayResult:
     """Rebuild `models` up to `until` (default: the high watermarks now). A dry run builds and drops the shadows.
 
-    From the earliest offsets by default; from `since` (a time) or `start` (offsets, as a consumer group committed
-    them) on top of a copy of the live tables.
+    From the latest snapshot in the topic `snapshots` and the events after it, or from the first offsets when
+    there is none (or `snapshots` is None); refused when retention deleted events the rebuild needs. From `since`
+    (a time) or `start` (offsets, as a consumer group committed them) on top of a copy of the live tables instead.
 
     `sources` reads a catalog topic from another topic holding the same events (a benchmark's scratch copy):
     ``{"application.decided": "bench-..."}``; `until` then names the topics read.
     """
     started = time.monotonic()
-    tables = tuple(dict.fromkeys(table for model in models for table in model.tables))
-    read = _topics_read(models, sources or {})
-    decoders = _decoders(settings, read)
     pool = mysql_pool(settings, database)
-    skipped = Skipped()
-    consumer = Consumer(
+    consumer = replay_consumer(settings)
+    try:
+        build = build_shadows(
+            settings,
+            models,
+            pool,
+            consumer,
+            since=since,
+            start=start,
+            until=until,
+            batch_size=batch_size,
+            progress=progress,
+            sources=sources or {},
+            snapshots=snapshots,
+        )
+        result = functools.partial(
+            ReplayResult,
+            build.events,
+            build.tables,
+            build.checksum,
+            skipped=build.skipped.count,
+            sources=build.sources,
+        )
+        if dry_run:
+            drop_shadows(pool, build.tables)
+            return result(False, 0, time.monotonic() - started)
+        _swap(pool, build.tables)
+        caught_up = 0
+        if catch_up:
+            sinks = _sinks(pool, settings, models, LIVE, build.read, build.skipped)
+            latest = high_watermarks(consumer, list(build.read.values()))
+            caught_up = _apply(consumer, build.decoders, sinks, build.skipped, build.ends, latest, batch_size, False)
+        return result(True, caught_up, time.monotonic() - started)
+    finally:
+        consumer.close()
+        pool.close()
+
+
+def replay_consumer(settings: Settings) -> Consumer:
+    """A plain consumer that reads what it is assigned and never commits (its group is only its identity's)."""
+    return Consumer(
         {
             **settings.kafka.client_config(),
             "group.id": "jobstream-replay",
@@ -111,36 +153,106 @@ def replay(
             "log_level": 0,
         }
     )
-    try:
-        topics = list(read.values())
-        ends = until if until is not None else high_watermarks(consumer, topics)
+
+
+@dataclass(frozen=True)
+class Build:
+    """Shadow tables built up to `ends` and left in place, for a replay to swap in or a snapshot to write out."""
+
+    tables: tuple[str, ...]
+    # Each catalog topic -> the topic it was read from.
+    read: dict[str, str]
+    decoders: dict[str, EventSchema]
+    ends: Offsets
+    events: int
+    checksum: str
+    skipped: Skipped
+    sources: tuple[str, ...]
+
+
+def build_shadows(
+    settings: Settings,
+    models: Sequence[ReadModel],
+    pool: MySQLPool,
+    consumer: Consumer,
+    *,
+    since: datetime | None = None,
+    start: Offsets | None = None,
+    until: Offsets | None = None,
+    batch_size: int = 2_000,
+    progress: bool = True,
+    sources: dict[str, str],
+    snapshots: str | None,
+) -> Build:
+    """Build ``<table>__shadow`` for every table of `models` (see `replay`); on any error they are dropped."""
+    tables = tuple(dict.fromkeys(table for model in models for table in model.tables))
+    read = _topics_read(models, sources)
+    decoders = _decoders(settings, read)
+    skipped = Skipped()
+    topics = list(read.values())
+    ends = until if until is not None else high_watermarks(consumer, topics)
+    rebuild = since is None and start is None
+    manifest = read_manifest(consumer, snapshots) if rebuild and snapshots is not None else None
+    if rebuild:
+        starts = _complete_starts(settings, consumer, read, ends, manifest)
+    else:
         starts = {**_start_offsets(consumer, ends, since), **(start or {})}
-        _create_shadows(pool, tables, copy=since is not None or start is not None)
-        try:
-            shadow_sinks = _sinks(pool, settings, models, Target(SHADOW, derive=False), read, skipped)
-            events = _apply(consumer, decoders, shadow_sinks, skipped, starts, ends, batch_size, progress)
-            with pool.connection() as connection:
-                if FUNNEL_TABLE in tables:
-                    with connection.cursor() as cursor:
-                        refresh_every_funnel(cursor, SHADOW)
-                    connection.commit()
-                checksum = model_checksum(connection, tables, SHADOW)
-        except BaseException:
-            _drop(pool, [table + SHADOW for table in tables])
-            raise
-        if dry_run:
-            _drop(pool, [table + SHADOW for table in tables])
-            return ReplayResult(events, tables, checksum, False, 0, time.monotonic() - started, skipped.count)
-        _swap(pool, tables)
-        caught_up = 0
-        if catch_up:
-            sinks = _sinks(pool, settings, models, LIVE, read, skipped)
-            latest = high_watermarks(consumer, topics)
-            caught_up = _apply(consumer, decoders, sinks, skipped, ends, latest, batch_size, False)
-        return ReplayResult(events, tables, checksum, True, caught_up, time.monotonic() - started, skipped.count)
-    finally:
-        consumer.close()
-        pool.close()
+    _create_shadows(pool, tables, copy=not rebuild)
+    try:
+        if manifest is not None and snapshots is not None:
+            load_rows(consumer, snapshots, manifest, pool, tables, SHADOW)
+        shadow_sinks = _sinks(pool, settings, models, Target(SHADOW, derive=False), read, skipped)
+        events = _apply(consumer, decoders, shadow_sinks, skipped, starts, ends, batch_size, progress)
+        with pool.connection() as connection:
+            if FUNNEL_TABLE in tables:
+                with connection.cursor() as cursor:
+                    refresh_every_funnel(cursor, SHADOW)
+                connection.commit()
+            checksum = model_checksum(connection, tables, SHADOW)
+    except BaseException:
+        drop_shadows(pool, tables)
+        raise
+    described = [manifest.describe() if manifest is not None else "no snapshot: every topic from its first offset"]
+    if not rebuild:
+        described = ["a copy of the live tables"]
+    for topic in topics:
+        partitions = [tp for tp in ends if tp[0] == topic]
+        count = sum(max(0, ends[tp] - starts.get(tp, ends[tp])) for tp in partitions)
+        described.append(f"{topic}: {count} events read over {len(partitions)} partitions")
+    return Build(tables, read, decoders, ends, events, checksum, skipped, tuple(described))
+
+
+def _complete_starts(
+    settings: Settings, consumer: Consumer, read: dict[str, str], ends: Offsets, manifest: Manifest | None
+) -> Offsets:
+    """Where a rebuild starts reading each partition: after the snapshot, or at offset 0. Refused if deleted."""
+    specs = {spec.name: spec for spec in topic_catalog(settings.topic_replication_factor)}
+    catalog_of = {source: topic for topic, source in read.items()}
+    if manifest is not None:
+        taken_from = {topic for topic, _ in manifest.offsets}
+        uncovered = sorted(set(catalog_of) - taken_from)
+        if uncovered:
+            raise ReplayError(
+                f"{manifest.describe()} was built from {sorted(taken_from)}, not from {uncovered}: take a new "
+                "snapshot, or rebuild from scratch (--from-scratch) while those topics are whole"
+            )
+    starts: Offsets = {}
+    for tp, end in ends.items():
+        needed = manifest.offsets.get(tp, 0) if manifest is not None else 0
+        if needed > end:
+            raise ReplayError(f"{tp[0]}[{tp[1]}]: the snapshot is past offset {end} the replay was asked to stop at")
+        low, _ = consumer.get_watermark_offsets(TopicPartition(*tp), timeout=_TIMEOUT_S)
+        spec = specs[catalog_of[tp[0]]]
+        if low > needed and spec.cleanup_policy == "delete":
+            after = f"after {manifest.describe()}" if manifest is not None else "without a snapshot"
+            raise ReplayError(
+                f"{tp[0]}[{tp[1]}] begins at offset {low}, but a rebuild {after} needs it from offset {needed}: "
+                f"retention deleted the events in between ({spec.name} keeps "
+                f"{spec.retention_ms // DAY_MS} days: {spec.retention_reason}). Nothing was changed; take "
+                "snapshots more often than that retention"
+            )
+        starts[tp] = max(needed, low)
+    return starts
 
 
 def high_watermarks(consumer: Consumer, topics: Sequence[str]) -> Offsets:
@@ -285,6 +397,10 @@ def _swap(pool: MySQLPool, tables: Sequence[str]) -> None:
     _drop(pool, [table + OLD for table in tables])
 
 
+def drop_shadows(pool: MySQLPool, tables: Sequence[str]) -> None:
+    _drop(pool, [table + SHADOW for table in tables])
+
+
 def _drop(pool: MySQLPool, tables: Sequence[str]) -> None:
     with pool.connection() as connection, connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {', '.join(f'`{table}`' for table in tables)}")
@@ -298,19 +414,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dry-run", action="store_true", help="build the shadow tables and report, swap nothing")
     parser.add_argument("--no-catch-up", action="store_true", help="skip re-applying events that arrived meanwhile")
     parser.add_argument("--batch-size", type=int, default=2_000, help="events per transaction (default 2000)")
+    parser.add_argument(
+        "--from-scratch", action="store_true", help="ignore the snapshots: read every topic from its first offset"
+    )
     args = parser.parse_args(argv)
     names = sorted(models) if not args.model or "all" in args.model else args.model
     since = args.since
     if since is not None and since.tzinfo is None:
         parser.error("--since needs a time zone, e.g. 2026-01-31T12:00:00+00:00")
-    result = replay(
-        Settings.from_env(identity="replay"),
-        [models[name] for name in names],
-        since=since,
-        dry_run=args.dry_run,
-        catch_up=not args.no_catch_up,
-        batch_size=args.batch_size,
-    )
+    try:
+        result = replay(
+            Settings.from_env(identity="replay"),
+            [models[name] for name in names],
+            since=since,
+            dry_run=args.dry_run,
+            catch_up=not args.no_catch_up,
+            batch_size=args.batch_size,
+            snapshots=None if args.from_scratch else READ_MODEL_SNAPSHOT,
+        )
+    except (ReplayError, SnapshotError) as error:
+        sys.exit(f"replay refused: {error}")
+    print("read: " + "; ".join(result.sources))
     rate = result.events / result.seconds if result.seconds else 0.0
     verb = "built (dry run, dropped)" if not result.swapped else "rebuilt and swapped in"
     print(f"{verb}: {', '.join(result.tables)} from {result.events} events in {result.seconds:.1f}s ({rate:.0f}/s)")

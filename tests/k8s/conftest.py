@@ -53,12 +53,18 @@ def of_kind(manifests: list[Manifest], kind: str) -> dict[str, Manifest]:
     return {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
 
 
+def pod_template(workload: Manifest) -> Manifest:
+    """A workload's pod template; a CronJob's is its Job template's."""
+    spec = workload["spec"]["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else workload["spec"]
+    return spec["template"]
+
+
 def pod_specs(manifests: list[Manifest]) -> dict[str, Manifest]:
     """Every pod template's spec, by `<Kind>/<name>`."""
     return {
-        f"{m['kind']}/{m['metadata']['name']}": m["spec"]["template"]["spec"]
+        f"{m['kind']}/{m['metadata']['name']}": pod_template(m)["spec"]
         for m in manifests
-        if m["kind"] in ("Deployment", "StatefulSet", "Job")
+        if m["kind"] in ("Deployment", "StatefulSet", "Job", "CronJob")
     }
 
 
@@ -102,6 +108,7 @@ PROCESS_IDENTITIES = {
     "topologies.notifications": "notifications",
     "jobstream.topic_admin": "topic-reconciler",
     "sinks.sre.replay": "replay",
+    "sinks.sre.snapshot": "replay",
     # Migrations run as the admin user, with MySQL only.
     "state.migrate": "admin",
 }

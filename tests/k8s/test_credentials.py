@@ -32,7 +32,7 @@ from stack.k8s_resources import (
     password_variable,
     render_mariadb_users,
 )
-from tests.k8s.conftest import Manifest, containers, environment, of_kind, process_identity
+from tests.k8s.conftest import Manifest, containers, environment, of_kind, pod_template, process_identity
 
 # The first test to run installs kustomize and kubeconform (`go install`, minutes on a fresh machine).
 pytestmark = pytest.mark.timeout(1800)
@@ -124,12 +124,13 @@ def test_every_kafka_client_authenticates_as_its_own_kafka_user_with_scram_over_
         ], where
         # The NetworkPolicy kafka-clients (and Strimzi's, from networkPolicyPeers) admit only these pods.
         labels = next(
-            m["spec"]["template"]["metadata"]["labels"]
+            pod_template(m)["metadata"]["labels"]
             for m in manifests
             if f"{m['kind']}/{m['metadata']['name']}" == workload
         )
         assert labels.get("jobstream.io/kafka-client") == "true", where
-    assert clients == 10  # gateway, outbox, acceptance, analytics, 2 notification stages, 2 sinks, topics, replay
+    # gateway, outbox, acceptance, analytics, 2 notification stages, 2 sinks, topics, replay, snapshot
+    assert clients == 11
 
 
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS))

@@ -40,7 +40,7 @@ def test_each_kafka_topic_has_the_catalogs_name_partitions_replicas_and_configs(
 def test_prod_replicates_three_times_and_needs_two_in_sync():
     assert (OVERLAYS["prod"].replication_factor, OVERLAYS["prod"].min_insync_replicas) == (3, 2)
     applications = next(spec for spec in topic_catalog(3) if spec.name == "application.created")
-    assert applications.config(2)["retention.ms"] == str(365 * 24 * 3600 * 1000)
+    assert applications.config(2)["retention.ms"] == str(30 * 24 * 3600 * 1000)
 
 
 @pytest.mark.unit

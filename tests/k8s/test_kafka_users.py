@@ -56,7 +56,11 @@ ACCESS: dict[str, tuple[set[str], set[str], set[str]]] = {
     ),
     "sink-mysql": (MYSQL_MODEL_TOPICS, {topics.DEAD_LETTER}, {SETTINGS.sinks.mysql_group}),
     "sink-redis": (set(plans()), {topics.DEAD_LETTER}, {SETTINGS.sinks.redis_group}),
-    "replay": (MYSQL_MODEL_TOPICS, set(), {"jobstream-replay"}),
+    "replay": (
+        MYSQL_MODEL_TOPICS | {topics.READ_MODEL_SNAPSHOT},
+        {topics.READ_MODEL_SNAPSHOT},
+        {"jobstream-replay"},
+    ),
 }
 # Exactly-once processes: their transactional.id is `<group>-<instance id or a random hex>` (topologies/runtime.py).
 EXACTLY_ONCE = {"acceptance", "analytics"}
@@ -187,7 +191,7 @@ def test_the_topics_allowed_are_the_topics_the_code_names(processes):
 
 
 def test_the_sinks_topics_are_their_read_models_topics():
-    assert ACCESS["sink-mysql"][0] == MYSQL_MODEL_TOPICS == ACCESS["replay"][0]
+    assert ACCESS["sink-mysql"][0] == MYSQL_MODEL_TOPICS == ACCESS["replay"][0] - {topics.READ_MODEL_SNAPSHOT}
     assert ACCESS["sink-redis"][0] == set(plans())
 
 

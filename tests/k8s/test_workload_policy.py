@@ -86,7 +86,7 @@ def test_every_container_runs_unprivileged_non_root_on_a_read_only_root(rendered
 def test_every_long_running_container_is_probed_as_it_can_be(rendered, overlay):
     for workload, _, container in containers(rendered[overlay]):
         name = container["name"]
-        if workload.startswith("Job/"):
+        if workload.startswith(("Job/", "CronJob/")):
             assert "livenessProbe" not in container, workload
             continue
         liveness = container["livenessProbe"]
@@ -152,6 +152,7 @@ def test_one_workload_per_procfile_process_and_the_jobs(rendered, overlay):
         "redis",
     }
     assert set(of_kind(rendered[overlay], "Job")) == {"migrate", "topics", "replay"}
+    assert set(of_kind(rendered[overlay], "CronJob")) == {"snapshot"}
     sidecars = {
         c["name"]
         for c in of_kind(rendered[overlay], "Deployment")["notifications-fresh"]["spec"]["template"]["spec"][

@@ -17,9 +17,13 @@ EVENTS = load_event_schemas()
 
 
 def _plain(value):
-    """Timestamps decode as aware datetimes; the generator writes them as epoch milliseconds."""
+    """Timestamps decode as aware datetimes, at any depth; the generator writes them as epoch milliseconds."""
     if isinstance(value, datetime):
         return round(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
     return value
 
 

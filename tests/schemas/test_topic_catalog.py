@@ -5,7 +5,8 @@ from confluent_kafka.admin import ConfigResource
 
 from jobstream.topic_admin import TopicCatalogError, reconcile_topics
 from schemas.avro import load_event_schemas
-from schemas.topics import TopicSpec, topic_catalog
+from schemas.topics import READ_MODEL_SNAPSHOT, REPLAYABLE_MS, TopicSpec, topic_catalog
+from sinks.mysql.models import read_models
 from tests.kafka_helpers import consume_until, group_consumer, header, idempotent_producer
 
 
@@ -36,6 +37,23 @@ def test_every_catalog_event_has_a_committed_schema():
     events = load_event_schemas()
     for spec in topic_catalog(1):
         assert spec.event is None or spec.event in events, spec.name
+
+
+@pytest.mark.unit
+def test_every_topic_says_why_it_keeps_what_it_keeps():
+    for spec in topic_catalog(1):
+        assert len(spec.retention_reason) > 20, spec.name
+
+
+@pytest.mark.unit
+def test_what_a_read_model_is_rebuilt_from_is_compacted_or_outlives_a_month_of_failed_snapshots():
+    by_name = {spec.name: spec for spec in topic_catalog(1)}
+    read = {topic for model in read_models().values() for topic in model.topics}
+    for topic in read:
+        spec = by_name[topic]
+        assert spec.cleanup_policy == "compact" or spec.retention_ms >= REPLAYABLE_MS, topic
+    snapshot = by_name[READ_MODEL_SNAPSHOT]
+    assert (snapshot.cleanup_policy, snapshot.retention_ms) == ("compact", -1)
 
 
 @pytest.mark.unit

@@ -84,8 +84,12 @@ def table_checksums(settings: Settings, database: str) -> dict[str, str]:
 PRODUCED_EVENTS = 132
 
 
-def produce_every_model(settings: Settings) -> dict[str, list[str]]:
-    """PRODUCED_EVENTS events over the six topics; returns the ids written, per table."""
+def produce_every_model(settings: Settings, topics: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """PRODUCED_EVENTS events over the six topics (or the topics `topics` maps them to); the ids written, per table."""
+
+    def to(topic: str) -> str:
+        return (topics or {}).get(topic, topic)
+
     jobs = [(new_id(), new_id()) for _ in range(10)]
     lifecycle = [job_event(job, company) for job, company in jobs]
     lifecycle += [job_event(job, company, "closed", 5, tags=["closed"]) for job, company in jobs[:4]]
@@ -95,15 +99,15 @@ def produce_every_model(settings: Settings) -> dict[str, list[str]]:
     ]
     stages = [stage_event(d["application_id"], d["job_id"], "reviewed", 1) for d in decisions[:30]]
     stages += [stage_event(d["application_id"], d["job_id"], "interview", 2) for d in decisions[:10]]
-    produce(settings, "job.lifecycle", "job_lifecycle", lifecycle, "job_id")
-    produce(settings, "application.decided", "application_decided", decisions, "job_id")
-    produce(settings, "application.stage_changed", "application_stage_changed", stages, "job_id")
+    produce(settings, to("job.lifecycle"), "job_lifecycle", lifecycle, "job_id")
+    produce(settings, to("application.decided"), "application_decided", decisions, "job_id")
+    produce(settings, to("application.stage_changed"), "application_stage_changed", stages, "job_id")
     notifications = [outcome_event(new_id(), "sent" if n % 4 else "failed") for n in range(10)]
-    produce(settings, "notification.outcome", "notification_outcome", notifications, "recipient_id")
+    produce(settings, to("notification.outcome"), "notification_outcome", notifications, "recipient_id")
     job_windows = [window_event("job_id", job) for job, _ in jobs[:5]]
-    produce(settings, "analytics.job_minute", "job_window_stats", job_windows, "job_id")
+    produce(settings, to("analytics.job_minute"), "job_window_stats", job_windows, "job_id")
     company_windows = [window_event("company_id", company) for _, company in jobs[:3]]
-    produce(settings, "analytics.company_hour", "company_window_stats", company_windows, "company_id")
+    produce(settings, to("analytics.company_hour"), "company_window_stats", company_windows, "company_id")
     return {
         "jobs": [job for job, _ in jobs],
         "applications": [d["application_id"] for d in decisions],

@@ -14,13 +14,14 @@ import argparse
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jobstream.clock import epoch_ms, from_epoch_ms, utc_now
 from jobstream.settings import Settings
 from schemas.topics import READ_MODEL_SNAPSHOT
 from sinks.app import mysql_pool
-from sinks.mysql.models import read_models
+from sinks.mysql.models import ReadModel, read_models
 from sinks.sre.replay import SHADOW, ReplayError, build_shadows, drop_shadows, replay_consumer
 from sinks.sre.snapshot_store import Manifest, Offsets, SnapshotError, read_manifest, write_snapshot
 
@@ -39,13 +40,14 @@ class SnapshotResult:
 def take_snapshot(
     settings: Settings,
     *,
+    models: Sequence[ReadModel] | None = None,
     database: str | None = None,
     topic: str = READ_MODEL_SNAPSHOT,
     sources: dict[str, str] | None = None,
     until: Offsets | None = None,
     progress: bool = True,
 ) -> SnapshotResult:
-    """Snapshot every read model up to `until` (default: the high watermarks now) into `topic`.
+    """Snapshot `models` (default: every read model) up to `until` (default: the high watermarks now) into `topic`.
 
     `sources` reads catalog topics from other topics holding the same events, as in `sinks.sre.replay.replay`.
     """
@@ -60,7 +62,7 @@ def take_snapshot(
         read_manifest(consumer, topic, live_row_keys=stale)
         build = build_shadows(
             settings,
-            list(read_models().values()),
+            list(models) if models is not None else list(read_models().values()),
             pool,
             consumer,
             until=until,

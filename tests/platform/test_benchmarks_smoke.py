@@ -64,3 +64,6 @@ def test_replay_quick_produces_a_table_with_every_event_rebuilt(tmp_path):
     assert number(rows["raw read_committed consume + Avro decode, same topic"]) > 0
     assert number(rows["ratio replay / raw read + decode"]) > 0
     assert number(rows["rows in the rebuilt applications table"]) == 20_000
+    # Every application, plus a job_funnel row for each of the 200 jobs.
+    assert number(rows["snapshot rows written to Kafka"]) == 20_200
+    assert number(rows["replay from the snapshot: rows loaded / s"]) > 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -45,6 +46,8 @@ SHADOW = "__shadow"
 # Derived from the applications and their stage history: rebuilt once after the last batch, not per batch.
 FUNNEL_TABLE = "job_funnel"
 OLD = "__old"
+# A non-unique secondary key's line in SHOW CREATE TABLE: "  KEY `name` (`a`,`b`)," (or FULLTEXT KEY).
+_SECONDARY_KEY = re.compile(r"^\s*(?P<definition>(?:FULLTEXT )?KEY `(?P<name>[^`]+)` .*?),?$")
 _TIMEOUT_S = 10.0
 
 
@@ -197,12 +200,13 @@ def build_shadows(
         starts = _complete_starts(settings, consumer, read, ends, manifest)
     else:
         starts = {**_start_offsets(consumer, ends, since), **(start or {})}
-    _create_shadows(pool, tables, copy=not rebuild)
     try:
+        deferred = _create_shadows(pool, tables, copy=not rebuild)
         if manifest is not None and snapshots is not None:
             load_rows(consumer, snapshots, manifest, pool, tables, SHADOW)
         shadow_sinks = _sinks(pool, settings, models, Target(SHADOW, derive=False), read, skipped)
         events = _apply(consumer, decoders, shadow_sinks, skipped, starts, ends, batch_size, progress)
+        _add_keys(pool, deferred)
         with pool.connection() as connection:
             if FUNNEL_TABLE in tables:
                 with connection.cursor() as cursor:
@@ -380,14 +384,39 @@ def _item(decoder: EventSchema, message: Message) -> SinkItem | None:
     )
 
 
-def _create_shadows(pool: MySQLPool, tables: Sequence[str], copy: bool) -> None:
+def _create_shadows(pool: MySQLPool, tables: Sequence[str], copy: bool) -> dict[str, list[str]]:
+    """Empty shadows (or copies) of `tables`, without their non-unique secondary keys, which are returned.
+
+    Each such key costs a random B-tree insert per row once the table outgrows the buffer pool; added back after the
+    load (`_add_keys`), each is built once from sorted rows. Primary and unique keys stay: upserts resolve on them.
+    """
     _drop(pool, [table + suffix for table in tables for suffix in (SHADOW, OLD)])
+    deferred: dict[str, list[str]] = {}
     with pool.connection() as connection, connection.cursor() as cursor:
         for table in tables:
-            cursor.execute(f"CREATE TABLE `{table}{SHADOW}` LIKE `{table}`")
+            shadow = f"`{table}{SHADOW}`"
+            cursor.execute(f"CREATE TABLE {shadow} LIKE `{table}`")
+            cursor.execute(f"SHOW CREATE TABLE {shadow}")
+            keys = [match for line in cursor.fetchone()[1].splitlines() if (match := _SECONDARY_KEY.match(line))]
+            deferred[table] = [key["definition"] for key in keys]
+            if keys:
+                cursor.execute(f"ALTER TABLE {shadow} " + ", ".join(f"DROP KEY `{key['name']}`" for key in keys))
             if copy:
-                cursor.execute(f"INSERT INTO `{table}{SHADOW}` SELECT * FROM `{table}`")
+                cursor.execute(f"INSERT INTO {shadow} SELECT * FROM `{table}`")
         connection.commit()
+    return deferred
+
+
+def _add_keys(pool: MySQLPool, deferred: dict[str, list[str]]) -> None:
+    """Add back the keys `_create_shadows` left out, in their order: the plain ones in one pass, then each FULLTEXT."""
+    with pool.connection() as connection, connection.cursor() as cursor:
+        for table, definitions in deferred.items():
+            plain = [definition for definition in definitions if not definition.startswith("FULLTEXT")]
+            if plain:
+                cursor.execute(f"ALTER TABLE `{table}{SHADOW}` " + ", ".join(f"ADD {d}" for d in plain))
+            for definition in definitions:
+                if definition.startswith("FULLTEXT"):
+                    cursor.execute(f"ALTER TABLE `{table}{SHADOW}` ADD {definition}")
 
 
 def _swap(pool: MySQLPool, tables: Sequence[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -207,6 +208,30 @@ def test_a_replay_into_wiped_tables_equals_what_the_live_sink_built(settings, sc
     assert table_checksums(settings, scratch_database) == built_tables
     assert result.checksum == built
     assert checksum(settings, scratch_database) == built
+
+
+def definitions(settings: Settings, database: str) -> dict[str, str]:
+    """SHOW CREATE TABLE of every read-model table, without its AUTO_INCREMENT counter."""
+    found = {}
+    with connect(settings.mysql, database) as connection, connection.cursor() as cursor:
+        for table in READ_MODEL_TABLES:
+            cursor.execute(f"SHOW CREATE TABLE {table}")
+            found[table] = re.sub(r" AUTO_INCREMENT=\d+", "", cursor.fetchone()[1])
+    return found
+
+
+def test_a_rebuilt_table_has_every_key_of_the_table_it_replaces_though_its_secondary_keys_were_built_last(
+    settings, scratch_database
+):
+    produce(settings, "job.lifecycle", "job_lifecycle", [job_event(new_id(), new_id()) for _ in range(20)], "job_id")
+    before = definitions(settings, scratch_database)
+    assert "FULLTEXT KEY `jobs_text`" in before["jobs"] and "KEY `applications_candidate`" in before["applications"]
+    local = scratch_settings(settings, scratch_database, "unused")
+
+    result = replay(local, list(read_models().values()), database=scratch_database, catch_up=False, progress=False)
+
+    assert result.swapped
+    assert definitions(settings, scratch_database) == before
 
 
 def test_readers_see_the_old_model_or_the_new_one_never_a_partial_one(settings, scratch_database):

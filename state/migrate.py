@@ -74,8 +74,8 @@ def apply_migrations(connection: pymysql.Connection, migrations: list[Migration]
     """Apply the migrations not applied yet, in version order. Returns those applied now."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT GET_LOCK(%s, %s)", (_LOCK_NAME, _LOCK_TIMEOUT_S))
-        (locked,) = cursor.fetchone()
-        if locked != 1:
+        locked = cursor.fetchone()
+        if locked != (1,):
             raise MigrationError(f"another process held the migration lock for {_LOCK_TIMEOUT_S}s")
         try:
             cursor.execute(

@@ -20,10 +20,11 @@ import functools
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import pymysql
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from quixstreams.sinks.base.item import SinkItem
 from tqdm import tqdm
@@ -41,6 +42,10 @@ from sinks.mysql.models import ReadModel, read_models
 from sinks.mysql.sink import LIVE, MySQLUpsertSink, RetryPolicy, Target
 from sinks.sre.checksum import model_checksum
 from sinks.sre.snapshot_store import Manifest, Offsets, SnapshotError, load_rows, read_manifest
+from state.migrate import connect
+
+# Opens a connection of its own (closed when its `with` block ends).
+Connect = Callable[[], pymysql.Connection]
 
 SHADOW = "__shadow"
 # Derived from the applications and their stage history: rebuilt once after the last batch, not per batch.
@@ -106,12 +111,14 @@ def replay(
     """
     started = time.monotonic()
     pool = mysql_pool(settings, database)
+    ddl = ddl_connections(settings, database)
     consumer = replay_consumer(settings)
     try:
         build = build_shadows(
             settings,
             models,
             pool,
+            ddl,
             consumer,
             since=since,
             start=start,
@@ -130,9 +137,9 @@ def replay(
             sources=build.sources,
         )
         if dry_run:
-            drop_shadows(pool, build.tables)
+            drop_shadows(ddl, build.tables)
             return result(False, 0, time.monotonic() - started)
-        _swap(pool, build.tables)
+        _swap(ddl, build.tables)
         caught_up = 0
         if catch_up:
             sinks = _sinks(pool, settings, models, LIVE, build.read, build.skipped)
@@ -142,6 +149,14 @@ def replay(
     finally:
         consumer.close()
         pool.close()
+
+
+def ddl_connections(settings: Settings, database: str | None) -> Connect:
+    """Connections for replay's own statements: DDL, the funnel rebuild, checksums, the swap.
+
+    Not the sinks' pool, whose read timeout bounds a batch: adding a key to a table of millions of rows takes minutes.
+    """
+    return functools.partial(connect, settings.mysql, database)
 
 
 def replay_consumer(settings: Settings) -> Consumer:
@@ -177,6 +192,7 @@ def build_shadows(
     settings: Settings,
     models: Sequence[ReadModel],
     pool: MySQLPool,
+    ddl: Connect,
     consumer: Consumer,
     *,
     since: datetime | None = None,
@@ -201,20 +217,20 @@ def build_shadows(
     else:
         starts = {**_start_offsets(consumer, ends, since), **(start or {})}
     try:
-        deferred = _create_shadows(pool, tables, copy=not rebuild)
+        deferred = _create_shadows(ddl, tables, copy=not rebuild)
         if manifest is not None and snapshots is not None:
             load_rows(consumer, snapshots, manifest, pool, tables, SHADOW)
         shadow_sinks = _sinks(pool, settings, models, Target(SHADOW, derive=False), read, skipped)
         events = _apply(consumer, decoders, shadow_sinks, skipped, starts, ends, batch_size, progress)
-        _add_keys(pool, deferred)
-        with pool.connection() as connection:
+        _add_keys(ddl, deferred)
+        with ddl() as connection:
             if FUNNEL_TABLE in tables:
                 with connection.cursor() as cursor:
                     refresh_every_funnel(cursor, SHADOW)
                 connection.commit()
             checksum = model_checksum(connection, tables, SHADOW)
     except BaseException:
-        drop_shadows(pool, tables)
+        drop_shadows(ddl, tables)
         raise
     described = [manifest.describe() if manifest is not None else "no snapshot: every topic from its first offset"]
     if not rebuild:
@@ -384,20 +400,21 @@ def _item(decoder: EventSchema, message: Message) -> SinkItem | None:
     )
 
 
-def _create_shadows(pool: MySQLPool, tables: Sequence[str], copy: bool) -> dict[str, list[str]]:
+def _create_shadows(ddl: Connect, tables: Sequence[str], copy: bool) -> dict[str, list[str]]:
     """Empty shadows (or copies) of `tables`, without their non-unique secondary keys, which are returned.
 
     Each such key costs a random B-tree insert per row once the table outgrows the buffer pool; added back after the
     load (`_add_keys`), each is built once from sorted rows. Primary and unique keys stay: upserts resolve on them.
     """
-    _drop(pool, [table + suffix for table in tables for suffix in (SHADOW, OLD)])
+    _drop(ddl, [table + suffix for table in tables for suffix in (SHADOW, OLD)])
     deferred: dict[str, list[str]] = {}
-    with pool.connection() as connection, connection.cursor() as cursor:
+    with ddl() as connection, connection.cursor() as cursor:
         for table in tables:
             shadow = f"`{table}{SHADOW}`"
             cursor.execute(f"CREATE TABLE {shadow} LIKE `{table}`")
             cursor.execute(f"SHOW CREATE TABLE {shadow}")
-            keys = [match for line in cursor.fetchone()[1].splitlines() if (match := _SECONDARY_KEY.match(line))]
+            (_, definition) = cursor.fetchone() or ("", "")
+            keys = [match for line in definition.splitlines() if (match := _SECONDARY_KEY.match(line))]
             deferred[table] = [key["definition"] for key in keys]
             if keys:
                 cursor.execute(f"ALTER TABLE {shadow} " + ", ".join(f"DROP KEY `{key['name']}`" for key in keys))
@@ -407,9 +424,9 @@ def _create_shadows(pool: MySQLPool, tables: Sequence[str], copy: bool) -> dict[
     return deferred
 
 
-def _add_keys(pool: MySQLPool, deferred: dict[str, list[str]]) -> None:
+def _add_keys(ddl: Connect, deferred: dict[str, list[str]]) -> None:
     """Add back the keys `_create_shadows` left out, in their order: the plain ones in one pass, then each FULLTEXT."""
-    with pool.connection() as connection, connection.cursor() as cursor:
+    with ddl() as connection, connection.cursor() as cursor:
         for table, definitions in deferred.items():
             plain = [definition for definition in definitions if not definition.startswith("FULLTEXT")]
             if plain:
@@ -419,19 +436,19 @@ def _add_keys(pool: MySQLPool, deferred: dict[str, list[str]]) -> None:
                     cursor.execute(f"ALTER TABLE `{table}{SHADOW}` ADD {definition}")
 
 
-def _swap(pool: MySQLPool, tables: Sequence[str]) -> None:
+def _swap(ddl: Connect, tables: Sequence[str]) -> None:
     renames = ", ".join(f"`{t}` TO `{t}{OLD}`, `{t}{SHADOW}` TO `{t}`" for t in tables)
-    with pool.connection() as connection, connection.cursor() as cursor:
+    with ddl() as connection, connection.cursor() as cursor:
         cursor.execute(f"RENAME TABLE {renames}")
-    _drop(pool, [table + OLD for table in tables])
+    _drop(ddl, [table + OLD for table in tables])
 
 
-def drop_shadows(pool: MySQLPool, tables: Sequence[str]) -> None:
-    _drop(pool, [table + SHADOW for table in tables])
+def drop_shadows(ddl: Connect, tables: Sequence[str]) -> None:
+    _drop(ddl, [table + SHADOW for table in tables])
 
 
-def _drop(pool: MySQLPool, tables: Sequence[str]) -> None:
-    with pool.connection() as connection, connection.cursor() as cursor:
+def _drop(ddl: Connect, tables: Sequence[str]) -> None:
+    with ddl() as connection, connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {', '.join(f'`{table}`' for table in tables)}")
 
 

@@ -22,7 +22,7 @@ from jobstream.settings import Settings
 from schemas.topics import READ_MODEL_SNAPSHOT
 from sinks.app import mysql_pool
 from sinks.mysql.models import ReadModel, read_models
-from sinks.sre.replay import SHADOW, ReplayError, build_shadows, drop_shadows, replay_consumer
+from sinks.sre.replay import SHADOW, ReplayError, build_shadows, ddl_connections, drop_shadows, replay_consumer
 from sinks.sre.snapshot_store import Manifest, Offsets, SnapshotError, read_manifest, write_snapshot
 
 
@@ -56,6 +56,7 @@ def take_snapshot(
     taken_at = from_epoch_ms(epoch_ms(utc_now()))
     snapshot_id = f"{taken_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     pool = mysql_pool(settings, database)
+    ddl = ddl_connections(settings, database)
     consumer = replay_consumer(settings)
     try:
         stale: set[bytes] = set()
@@ -64,6 +65,7 @@ def take_snapshot(
             settings,
             list(models) if models is not None else list(read_models().values()),
             pool,
+            ddl,
             consumer,
             until=until,
             progress=progress,
@@ -75,7 +77,7 @@ def take_snapshot(
                 settings.kafka, topic, pool, build.tables, SHADOW, snapshot_id, taken_at, build.ends, stale
             )
         finally:
-            drop_shadows(pool, build.tables)
+            drop_shadows(ddl, build.tables)
         return SnapshotResult(
             manifest, build.events, build.checksum, build.sources, len(stale), time.monotonic() - started
         )

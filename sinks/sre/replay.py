@@ -19,8 +19,10 @@ import argparse
 import functools
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -80,9 +82,41 @@ class Skipped:
 
     def __init__(self) -> None:
         self.count = 0
+        # The writer threads count refused events, the reading thread undecodable ones.
+        self._lock = threading.Lock()
 
     def __call__(self, partition: int, refused: Refused) -> None:
-        self.count += len(refused)
+        self.add(len(refused))
+
+    def add(self, count: int) -> None:
+        with self._lock:
+            self.count += count
+
+
+class _Writers:
+    """Writes batches on `workers` threads while the caller reads on, each partition's in offset order.
+
+    A partition's next batch waits for its previous one; any batch's error is raised to the caller at the next write
+    of its partition or at `wait`.
+    """
+
+    def __init__(self, sinks: dict[str, MySQLUpsertSink], workers: int) -> None:
+        self._sinks = sinks
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="replay-writer")
+        self._last: dict[tuple[str, int], Future[None]] = {}
+
+    def write(self, tp: tuple[str, int], items: list[SinkItem]) -> None:
+        previous = self._last.get(tp)
+        if previous is not None:
+            previous.result()
+        self._last[tp] = self._executor.submit(self._sinks[tp[0]].write_batch, tp[1], items)
+
+    def wait(self) -> None:
+        for future in self._last.values():
+            future.result()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 def replay(
@@ -144,11 +178,26 @@ def replay(
         if catch_up:
             sinks = _sinks(pool, settings, models, LIVE, build.read, build.skipped)
             latest = high_watermarks(consumer, list(build.read.values()))
-            caught_up = _apply(consumer, build.decoders, sinks, build.skipped, build.ends, latest, batch_size, False)
+            caught_up = _apply(
+                consumer,
+                build.decoders,
+                sinks,
+                build.skipped,
+                build.ends,
+                latest,
+                batch_size,
+                False,
+                _workers(settings),
+            )
         return result(True, caught_up, time.monotonic() - started)
     finally:
         consumer.close()
         pool.close()
+
+
+def _workers(settings: Settings) -> int:
+    """Writer threads: one per connection of the pool, which bounds them anyway."""
+    return settings.sinks.mysql_pool_size
 
 
 def ddl_connections(settings: Settings, database: str | None) -> Connect:
@@ -221,7 +270,9 @@ def build_shadows(
         if manifest is not None and snapshots is not None:
             load_rows(consumer, snapshots, manifest, pool, tables, SHADOW)
         shadow_sinks = _sinks(pool, settings, models, Target(SHADOW, derive=False), read, skipped)
-        events = _apply(consumer, decoders, shadow_sinks, skipped, starts, ends, batch_size, progress)
+        events = _apply(
+            consumer, decoders, shadow_sinks, skipped, starts, ends, batch_size, progress, _workers(settings)
+        )
         _add_keys(ddl, deferred)
         with ddl() as connection:
             if FUNNEL_TABLE in tables:
@@ -232,9 +283,12 @@ def build_shadows(
     except BaseException:
         drop_shadows(ddl, tables)
         raise
-    described = [manifest.describe() if manifest is not None else "no snapshot: every topic from its first offset"]
     if not rebuild:
         described = ["a copy of the live tables"]
+    elif manifest is not None:
+        described = [manifest.describe()]
+    else:
+        described = ["no snapshot: every topic from its first offset"]
     for topic in topics:
         partitions = [tp for tp in ends if tp[0] == topic]
         count = sum(max(0, ends[tp] - starts.get(tp, ends[tp])) for tp in partitions)
@@ -338,49 +392,59 @@ def _apply(
     ends: Offsets,
     batch_size: int,
     progress: bool,
+    workers: int,
 ) -> int:
-    """Read [start, end) of every partition, writing each partition's events in batches; returns the count."""
+    """Read [start, end) of every partition, writing each partition's events in batches; returns the count.
+
+    The batches are written on `workers` threads (`_Writers`) while reading and decoding go on: upserts are
+    versioned and each partition holds its own rows, so partitions need no order among themselves.
+    """
     pending = {tp: end for tp, end in ends.items() if starts[tp] < end}
     if not pending:
         return 0
     buffers: dict[tuple[str, int], list[SinkItem]] = {tp: [] for tp in pending}
     total = sum(end - starts[tp] for tp, end in pending.items())
     count = 0
+    writers = _Writers(sinks, workers)
 
     def finish(tp: tuple[str, int]) -> None:
-        sinks[tp[0]].write_batch(tp[1], buffers.pop(tp))
+        writers.write(tp, buffers.pop(tp))
         pending.pop(tp)
         consumer.incremental_unassign([TopicPartition(*tp)])
 
     consumer.incremental_assign([TopicPartition(t, p, starts[(t, p)]) for t, p in pending])
-    with tqdm(total=total, unit="ev", disable=not progress, file=sys.stderr, desc="replay") as bar:
-        while pending:
-            for message in consumer.consume(num_messages=batch_size, timeout=1.0):
-                tp = (message.topic(), message.partition())
-                if tp not in pending:
-                    continue
-                error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        raise ReplayError(f"{tp[0]}[{tp[1]}]: {error}")
+    try:
+        with tqdm(total=total, unit="ev", disable=not progress, file=sys.stderr, desc="replay") as bar:
+            while pending:
+                for message in consumer.consume(num_messages=batch_size, timeout=1.0):
+                    tp = (message.topic(), message.partition())
+                    if tp not in pending:
+                        continue
+                    error = message.error()
+                    if error is not None:
+                        if error.code() != KafkaError._PARTITION_EOF:
+                            raise ReplayError(f"{tp[0]}[{tp[1]}]: {error}")
+                        if message.offset() >= pending[tp]:
+                            finish(tp)
+                        continue
                     if message.offset() >= pending[tp]:
                         finish(tp)
-                    continue
-                if message.offset() >= pending[tp]:
-                    finish(tp)
-                    continue
-                item = _item(decoders[tp[0]], message)
-                if item is None:
-                    skipped.count += 1
-                else:
-                    buffers[tp].append(item)
-                count += 1
-                bar.update(1)
-                if message.offset() >= pending[tp] - 1:
-                    finish(tp)
-                elif len(buffers[tp]) >= batch_size:
-                    sinks[tp[0]].write_batch(tp[1], buffers[tp])
-                    buffers[tp] = []
+                        continue
+                    item = _item(decoders[tp[0]], message)
+                    if item is None:
+                        skipped.add(1)
+                    else:
+                        buffers[tp].append(item)
+                    count += 1
+                    bar.update(1)
+                    if message.offset() >= pending[tp] - 1:
+                        finish(tp)
+                    elif len(buffers[tp]) >= batch_size:
+                        writers.write(tp, buffers[tp])
+                        buffers[tp] = []
+        writers.wait()
+    finally:
+        writers.close()
     return count
 
 
